@@ -1,0 +1,1 @@
+"""explainops_server."""
