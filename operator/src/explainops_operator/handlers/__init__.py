@@ -1,0 +1,1 @@
+"""Thin kopf handlers. Importing this package registers every handler with kopf."""
