@@ -1,0 +1,636 @@
+"""`make demo`: the whole ExplainOps loop on one machine. Development only.
+
+    python -m explainops_devtools.demo [--keep-running] [--workdir build/demo]
+
+1. starts a local control plane (etcd + kube-apiserver + kube-controller-manager) with the
+   ExplainableModel and KServe CRDs;
+2. trains the example breast_cancer model into ``<workdir>/models/breast-cancer/v1`` (fresh each run);
+3. starts the operator (``python -m explainops_operator``) and the local workload runner, which plays
+   KServe and the kubelet for the project's own images;
+4. applies ``examples/breast-cancer.yaml`` with local paths and low thresholds, and waits until Ready;
+5. runs a scenario against the served URL: predictions and explanations, then a drift (a new measuring
+   device reports every size feature 1.8x larger, the diagnosis does not change) with expert feedback
+   whose error rate crosses the threshold -> retraining Job -> gate -> promotion;
+6. prints a report: versions, accuracy before drift / after drift / after retraining, explanation
+   samples and the console URL.
+
+Every wait is bounded; Ctrl-C or any failure stops every process this demo started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import numpy as np
+import yaml
+
+from explainops_devtools.controlplane import (
+    BinariesNotFoundError,
+    ControlPlane,
+    ControlPlaneError,
+    ControlPlaneSettings,
+    find_binaries,
+    log_tail,
+)
+from explainops_devtools.runner import WorkloadRunner
+
+T = TypeVar("T")
+
+GROUP, VERSION, PLURAL = "explainops.dev", "v1alpha1", "explainablemodels"
+MODEL_NAME = "breast-cancer"
+NAMESPACE = "explainops-demo"
+SIZE_SCALE = 1.8  # the drift: a new device reports radius, perimeter and area 1.8x larger
+CLEAN_FEEDBACK_ROWS = 40
+DRIFT_FEEDBACK_ROWS = 160
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says what failed and where to look."""
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec (Linux): SIGTERM it when the demo dies, even by SIGKILL."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def repo_root() -> Path:
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "examples").is_dir() and (parent / "crds").is_dir():
+            return parent
+    raise DemoError("cannot find the source tree (examples/ and crds/): the demo runs from a clone")
+
+
+# ----------------------------------------------------------------------------- output
+
+
+class Progress:
+    """Numbered steps with their duration, on stdout."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.step = 0
+
+    @contextlib.contextmanager
+    def __call__(self, title: str) -> Iterator[None]:
+        self.step += 1
+        print(f"[{self.step}/{self.total}] {title} ...", flush=True)
+        started = time.monotonic()
+        yield
+        print(f"      done in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def note(text: str) -> None:
+    print(f"      {text}", flush=True)
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], T | None],
+    timeout: float,
+    *,
+    interval: float = 0.5,
+    on_timeout: Callable[[], str] | None = None,
+) -> T:
+    """Polls `check` until it returns something truthy; DemoError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except (httpx.HTTPError, OSError) as exc:
+            last_error = exc
+        if time.monotonic() > deadline:
+            hint = on_timeout() if on_timeout else ""
+            raise DemoError(
+                f"timed out after {timeout:.0f} s waiting for {what}"
+                + (f" (last error: {last_error})" if last_error else "")
+                + (f"\n{hint}" if hint else "")
+            )
+        time.sleep(interval)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class Data:
+    feature_names: list[str]
+    class_names: list[str]
+    train_x: np.ndarray
+    train_y: np.ndarray
+    holdout_x: np.ndarray
+    holdout_y: np.ndarray
+
+
+def read_csv(path: Path, feature_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    import csv
+
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    x = np.array([[float(r[f]) for f in feature_names] for r in rows], dtype=np.float64)
+    y = np.array([int(float(r["target"])) for r in rows], dtype=np.int64)
+    return x, y
+
+
+def drift(features: np.ndarray, feature_names: list[str]) -> np.ndarray:
+    columns = [i for i, n in enumerate(feature_names) if any(k in n for k in ("radius", "perimeter", "area"))]
+    drifted = np.array(features, dtype=np.float64, copy=True)
+    drifted[:, columns] *= SIZE_SCALE
+    return drifted
+
+
+# ----------------------------------------------------------------------------- the demo
+
+
+@dataclass
+class Demo:
+    workdir: Path
+    keep_running: bool = False
+    timeout_scale: float = 1.0
+    plane: ControlPlane | None = None
+    runner: WorkloadRunner | None = None
+    operator: subprocess.Popen[bytes] | None = None
+    operator_log: Path | None = None
+    api: Any = None
+    url: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def timeout(self, seconds: float) -> float:
+        return seconds * self.timeout_scale
+
+    # -- infrastructure
+
+    def start_control_plane(self) -> None:
+        settings = ControlPlaneSettings()
+        try:
+            note(f"binaries: {find_binaries(settings)}")
+        except BinariesNotFoundError:
+            settings.kubebuilder_assets = self.provision_binaries()
+        self.plane = ControlPlane(settings, workdir=self.workdir / "cluster")
+        try:
+            self.plane.start()
+        except ControlPlaneError as exc:
+            raise DemoError(f"the local control plane did not start: {exc}") from exc
+        self.api = self.plane.api_client()
+        note(f"kube-apiserver {self.plane.server}  (kubeconfig: {self.plane.kubeconfig_path})")
+        note(f"CRDs installed: {', '.join(self.plane.crds) or 'none'}")
+        if not any(c.startswith(f"{PLURAL}.") for c in self.plane.crds):
+            raise DemoError(f"the {PLURAL}.{GROUP} CRD was not installed (is crds/ complete?)")
+
+    def provision_binaries(self) -> Path:
+        """First run without `make k8s-bins`: build them now (the script prints its progress), then cached."""
+        script = repo_root() / "hack" / "build-k8s-bins.sh"
+        note(f"no cached control-plane binaries: running {script} (about 15 min the first time)")
+        done = subprocess.run([str(script)], stdout=subprocess.PIPE, text=True, check=False)
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:
+            raise DemoError(f"{script} failed with code {done.returncode}; its messages are above")
+        return Path(lines[-1])
+
+    def create_namespace(self) -> None:
+        from kubernetes import client as k8s
+
+        k8s.CoreV1Api(self.api).create_namespace({"metadata": {"name": NAMESPACE}})
+
+    def train_model(self) -> Data:
+        from explainops_server.models.example import train_example
+
+        models = self.workdir / "models" / MODEL_NAME
+        data_dir = self.workdir / "data" / MODEL_NAME
+        shutil.rmtree(models, ignore_errors=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        outputs = train_example(models, data_dir, name=MODEL_NAME)
+        meta = json.loads((outputs.version_dir / "metadata.json").read_text())
+        self.report["model_root"] = str(models)
+        self.report["train_csv"] = str(outputs.train_csv)
+        note(f"wrote {outputs.version_dir} and {outputs.train_csv}")
+        train_x, train_y = read_csv(outputs.train_csv, meta["feature_names"])
+        holdout_x, holdout_y = read_csv(outputs.holdout_csv, meta["feature_names"])
+        return Data(meta["feature_names"], meta["class_names"], train_x, train_y, holdout_x, holdout_y)
+
+    def start_operator(self) -> None:
+        assert self.plane is not None and self.plane.kubeconfig_path is not None
+        self.operator_log = self.workdir / "operator.log"
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.plane.kubeconfig_path),
+            "PYTHONUNBUFFERED": "1",
+            "EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS": "2",
+        }
+        with self.operator_log.open("wb") as log:
+            self.operator = subprocess.Popen(
+                [sys.executable, "-m", "explainops_operator", "--namespace", NAMESPACE],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the demo, which stops the operator itself
+                preexec_fn=_die_with_parent,  # and the kernel stops it if the demo is killed outright
+            )
+        time.sleep(1.0)
+        if self.operator.poll() is not None:
+            raise DemoError(
+                f"the operator exited with code {self.operator.returncode}:\n{log_tail(self.operator_log)}"
+            )
+        note(f"operator pid {self.operator.pid}, log {self.operator_log}")
+
+    def start_runner(self) -> None:
+        # The runner logs what it starts and every restart: to a file, the terminal shows the steps.
+        handler = logging.FileHandler(self.workdir / "runner.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        runner_log = logging.getLogger("explainops.runner")
+        runner_log.addHandler(handler)
+        runner_log.setLevel(logging.INFO)
+        runner_log.propagate = False
+        self.runner = WorkloadRunner(self.api, NAMESPACE, state_dir=self.workdir / "runner").start()
+        note(
+            f"runner log {self.workdir / 'runner.log'}, process logs under {self.workdir / 'runner' / 'logs'}"
+        )
+
+    # -- the ExplainableModel
+
+    def manifest(self) -> dict[str, Any]:
+        source = repo_root() / "examples" / "breast-cancer.yaml"
+        documents = [d for d in yaml.safe_load_all(source.read_text()) if d]
+        xm = next((d for d in documents if d.get("kind") == "ExplainableModel"), None)
+        if xm is None:
+            raise DemoError(f"{source} holds no ExplainableModel")
+        xm = copy.deepcopy(xm)
+        xm["metadata"] = {"name": MODEL_NAME, "namespace": NAMESPACE}
+        spec = xm.setdefault("spec", {})
+        spec.setdefault("model", {}).update(
+            storageUri=Path(self.report["model_root"]).resolve().as_uri(), version="v1"
+        )
+        spec["model"].pop("pinnedVersion", None)
+        feedback = spec.setdefault("feedback", {})
+        feedback.update(store="sqlite", window=100)
+        feedback.pop("dsnSecretRef", None)
+        # Low thresholds, so that the scripted drift triggers retraining within seconds.
+        feedback["thresholds"] = {"minLabelled": 40, "maxErrorRate": 0.25}
+        retraining = spec.setdefault("retraining", {})
+        retraining.update(
+            enabled=True, trainingDataUri=Path(self.report["train_csv"]).resolve().as_uri(), cooldownSeconds=0
+        )
+        retraining.setdefault("gate", {}).update(metric="holdoutAccuracy", minImprovement=0.0)
+        # The explainer runs with its server-side defaults: the example's tuning is for a cluster.
+        spec.setdefault("explainer", {}).pop("params", None)
+        serving = spec.setdefault("serving", {})
+        serving.pop("authTokenSecretRef", None)
+        serving.update(replicas=1)
+        return xm
+
+    def apply_model(self, xm: dict[str, Any]) -> None:
+        from kubernetes import client as k8s
+
+        k8s.CustomObjectsApi(self.api).create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, xm)
+
+    def xm(self) -> dict[str, Any]:
+        from kubernetes import client as k8s
+
+        return k8s.CustomObjectsApi(self.api).get_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, PLURAL, MODEL_NAME
+        )
+
+    @staticmethod
+    def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == kind:
+                return cond
+        return {}
+
+    def diagnostics(self) -> str:
+        """What to look at when a wait times out: conditions, recent logs."""
+        lines = []
+        with contextlib.suppress(Exception):
+            status = self.xm().get("status") or {}
+            lines.append("ExplainableModel status: " + json.dumps(status, indent=1)[:2500])
+        if self.operator_log is not None:
+            lines.append(f"operator log ({self.operator_log}):\n{log_tail(self.operator_log, 15)}")
+        if self.runner is not None:
+            for path in self.runner.log_paths()[-3:]:
+                lines.append(f"{path.name}:\n{log_tail(path, 10)}")
+        return "\n".join(lines)
+
+    def wait_ready(self, version: str | None = None, timeout: float = 240) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            obj = self.xm()
+            status = obj.get("status") or {}
+            if self.condition(obj, "Ready").get("status") != "True" or not status.get("url"):
+                return None
+            if version is not None and status.get("modelVersion") != version:
+                return None
+            return obj
+
+        obj = wait_for(
+            f"ExplainableModel {MODEL_NAME} Ready" + (f" serving {version}" if version else ""),
+            ready,
+            self.timeout(timeout),
+            on_timeout=self.diagnostics,
+        )
+        self.url = obj["status"]["url"].rstrip("/")
+        return obj
+
+    # -- the scenario (plain REST calls, as any client)
+
+    def predict(self, client: httpx.Client, rows: np.ndarray) -> tuple[list[int], list[str], str]:
+        response = client.post(
+            f"{self.url}/v1/models/{MODEL_NAME}:predict", json={"instances": rows.tolist()}
+        )
+        response.raise_for_status()
+        body = response.json()
+        return [int(p) for p in body["predictions"]], body["prediction_ids"], body["model_version"]
+
+    def feedback(self, client: httpx.Client, ids: list[str], labels: np.ndarray) -> None:
+        records = [
+            {"prediction_id": pid, "label": int(label), "feedback_id": str(uuid.uuid4()), "source": "demo"}
+            for pid, label in zip(ids, labels, strict=True)
+        ]
+        response = client.post(f"{self.url}/v1/models/{MODEL_NAME}/feedback:batch", json={"records": records})
+        response.raise_for_status()
+
+    def rate(self, client: httpx.Client, prediction_id: str, rating: int) -> None:
+        record = {"prediction_id": prediction_id, "explanation_rating": rating, "source": "demo"}
+        client.post(f"{self.url}/v1/models/{MODEL_NAME}/feedback", json=record).raise_for_status()
+
+    def accuracy(self, client: httpx.Client, x: np.ndarray, y: np.ndarray) -> tuple[float, str, list[str]]:
+        predicted, ids, version = self.predict(client, x)
+        return float(np.mean(np.array(predicted) == y)), version, ids
+
+    def stats(self, client: httpx.Client) -> dict[str, Any]:
+        response = client.get(f"{self.url}/v1/models/{MODEL_NAME}/feedback/stats", params={"window": 100})
+        response.raise_for_status()
+        return response.json()
+
+    def explain(self, client: httpx.Client, row: np.ndarray) -> dict[str, Any]:
+        response = client.post(
+            f"{self.url}/v1/models/{MODEL_NAME}:explain",
+            json={"instances": [row.tolist()]},
+            timeout=self.timeout(120),
+        )
+        response.raise_for_status()
+        body = response.json()
+        return {
+            "explanation": body["explanations"][0],
+            "explainer": body.get("explainer"),
+            "prediction_id": body["prediction_ids"][0],
+        }
+
+    def run(self) -> dict[str, Any]:
+        steps = Progress(9)
+        with steps("Starting the local control plane (etcd, kube-apiserver, kube-controller-manager)"):
+            self.start_control_plane()
+            self.create_namespace()
+        with steps("Training the example model (breast_cancer, RandomForest) as v1"):
+            data = self.train_model()
+        with steps("Starting the operator and the local workload runner (development only)"):
+            self.start_operator()
+            self.start_runner()
+        with steps(f"Applying ExplainableModel {NAMESPACE}/{MODEL_NAME} and waiting until Ready"):
+            xm = self.manifest()
+            self.report["thresholds"] = xm["spec"]["feedback"]["thresholds"]
+            self.report["explainer"] = (xm["spec"].get("explainer") or {}).get("type")
+            self.apply_model(xm)
+            obj = self.wait_ready()
+            self.report["first_version"] = obj["status"].get("modelVersion")
+            note(f"Ready: {self.url} serves {self.report['first_version']}")
+        drifted_holdout = drift(data.holdout_x, data.feature_names)
+        with httpx.Client(timeout=self.timeout(60)) as client:
+            with steps("Predictions, explanations and expert feedback before any drift"):
+                acc, version, _ = self.accuracy(client, data.holdout_x, data.holdout_y)
+                self.report["accuracy_before_drift"] = (acc, version)
+                rng = np.random.default_rng(0)
+                rows = rng.choice(len(data.train_x), size=CLEAN_FEEDBACK_ROWS, replace=False)
+                _, ids, _ = self.predict(client, data.train_x[rows])
+                self.feedback(client, ids, data.train_y[rows])
+                samples = [self.explain(client, data.holdout_x[i]) for i in (0, 1)]
+                self.report["explanations"] = samples
+                # Experts rate the explanations too (1-5), as they would in the console.
+                for sample, rating in zip(samples, (4, 5), strict=True):
+                    self.rate(client, sample["prediction_id"], rating)
+                self.report["stats_before_drift"] = self.stats(client)
+                note(f"holdout accuracy {acc:.3f} with {version}; {CLEAN_FEEDBACK_ROWS} labelled predictions")
+            with steps(
+                "Drift: the new device reports sizes 1.8x larger; experts label what the model gets wrong"
+            ):
+                acc, version, _ = self.accuracy(client, drifted_holdout, data.holdout_y)
+                self.report["accuracy_after_drift"] = (acc, version)
+                rows = np.random.default_rng(1).choice(
+                    len(data.train_x), size=DRIFT_FEEDBACK_ROWS, replace=False
+                )
+                drifted_rows = drift(data.train_x[rows], data.feature_names)
+                _, ids, _ = self.predict(client, drifted_rows)
+                self.feedback(client, ids, data.train_y[rows])
+                stats = self.stats(client)
+                self.report["stats_after_drift"] = stats
+                note(
+                    f"drifted holdout accuracy {acc:.3f} with {version}; feedback error rate "
+                    f"{stats.get('error_rate')} over {stats.get('window_count')} labels "
+                    f"(threshold {self.report['thresholds']['maxErrorRate']})"
+                )
+                crossed_at = time.monotonic()
+            with steps("Waiting for the operator: threshold -> retraining Job -> gate -> promotion"):
+                first = self.report["first_version"]
+
+                def promoted() -> dict[str, Any] | None:
+                    obj = self.xm()
+                    status = obj.get("status") or {}
+                    last = (status.get("retraining") or {}).get("lastResult") or {}
+                    if last.get("outcome") and last.get("outcome") != "Promoted" and last.get("job"):
+                        raise DemoError(f"retraining ended without promotion: {json.dumps(last)}")
+                    version = status.get("modelVersion")
+                    return obj if version and version != first else None
+
+                obj = wait_for(
+                    "a promoted model version",
+                    promoted,
+                    self.timeout(300),
+                    interval=1.0,
+                    on_timeout=self.diagnostics,
+                )
+                new_version = obj["status"]["modelVersion"]
+                obj = self.wait_ready(new_version, timeout=180)
+                self.report["promotion_seconds"] = time.monotonic() - crossed_at
+                self.report["status"] = obj["status"]
+                wait_for(
+                    f"the served URL to answer with {new_version}",
+                    lambda: self.predict(client, drifted_holdout[:1])[2] == new_version,
+                    self.timeout(120),
+                    on_timeout=self.diagnostics,
+                )
+                note(f"promoted {first} -> {new_version} in {self.report['promotion_seconds']:.0f} s")
+            with steps("Measuring again with the promoted model"):
+                acc, version, _ = self.accuracy(client, drifted_holdout, data.holdout_y)
+                self.report["accuracy_after_retraining"] = (acc, version)
+                acc, version, _ = self.accuracy(client, data.holdout_x, data.holdout_y)
+                self.report["accuracy_clean_after_retraining"] = (acc, version)
+                self.report["stats_final"] = self.stats(client)
+        self.report["console_url"] = f"{self.url}/console/?model={MODEL_NAME}"
+        return self.report
+
+    # -- teardown
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        if self.operator is not None and self.operator.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.operator.pid, signal.SIGTERM)
+            try:
+                self.operator.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.operator.pid, signal.SIGKILL)
+                self.operator.wait(timeout=5)
+        self.operator = None
+        if self.plane is not None:
+            self.plane.stop()
+            self.plane = None
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _acc(pair: tuple[float, str] | None) -> str:
+    return "n/a" if not pair else f"{pair[0]:.3f}  (served by {pair[1]})"
+
+
+def describe_explanation(sample: dict[str, Any], class_names: list[str] | None = None) -> str:
+    explanation = sample["explanation"]
+    if "anchor" in explanation:
+        rule = " AND ".join(explanation["anchor"]) or "(any input)"
+        return (
+            f"IF {rule} THEN {explanation.get('predicted_class_name', '?')}  "
+            f"(precision {explanation.get('precision', 0):.2f}, coverage {explanation.get('coverage', 0):.2f})"
+        )
+    top = explanation.get("top_features") or []
+    parts = [f"{t['feature']} {t['value']:+.3f}" for t in top[:4]]
+    return f"{explanation.get('predicted_class_name', '?')}: top SHAP attributions " + ", ".join(parts)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    status = report.get("status") or {}
+    history = status.get("history") or []
+    last = (status.get("retraining") or {}).get("lastResult") or {}
+    lines = [
+        "",
+        "ExplainOps demo report",
+        "======================",
+        f"model            {NAMESPACE}/{MODEL_NAME}, explainer {report.get('explainer')}",
+        f"versions         {report.get('first_version')} -> {status.get('modelVersion')} "
+        f"(retraining job {last.get('job')}, outcome {last.get('outcome')})",
+        f"thresholds       {json.dumps(report.get('thresholds'))}",
+        "",
+        "accuracy (holdout rows no model was trained on)",
+        f"  before drift              {_acc(report.get('accuracy_before_drift'))}",
+        f"  after drift               {_acc(report.get('accuracy_after_drift'))}",
+        f"  after retraining          {_acc(report.get('accuracy_after_retraining'))}",
+        f"  undrifted, after retrain  {_acc(report.get('accuracy_clean_after_retraining'))}",
+    ]
+    after = report.get("stats_after_drift") or {}
+    lines.append(
+        f"feedback at trigger        {after.get('labelled_count')} labelled, error rate "
+        f"{after.get('error_rate'):.3f} over the last {after.get('window_count')}"
+        if isinstance(after.get("error_rate"), float)
+        else "feedback at trigger        n/a"
+    )
+    if report.get("promotion_seconds") is not None:
+        lines.append(f"threshold -> promotion     {report['promotion_seconds']:.0f} s")
+    if last.get("metrics"):
+        lines.append(f"gate metrics               {json.dumps(last['metrics'], sort_keys=True)}")
+    for entry in history:
+        lines.append(
+            f"history                    {entry.get('fromVersion')} -> {entry.get('version')} at "
+            f"{entry.get('promotedAt')} ({entry.get('reason')}; holdout {entry.get('holdoutAccuracy')})"
+        )
+    lines.append("")
+    lines.append("explanation samples")
+    for sample in report.get("explanations") or []:
+        lines.append(f"  {describe_explanation(sample)}")
+    before = report.get("stats_before_drift") or {}
+    if before.get("mean_explanation_rating") is not None:
+        lines.append(
+            f"  rated {before['mean_explanation_rating']:.1f}/5 on average by experts "
+            f"({before.get('explanation_ratings')} ratings)"
+        )
+    lines += ["", f"console          {report.get('console_url')}  (live with --keep-running)", ""]
+    return "\n".join(lines)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so `finally` stops every process."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m explainops_devtools.demo",
+        description="The whole ExplainOps loop on one machine (development only).",
+    )
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="after the report, keep the cluster, operator and model running until Ctrl-C",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("build/demo"),
+        help="where models, data, logs and the cluster live (wiped at start)",
+    )
+    parser.add_argument(
+        "--timeout-scale", type=float, default=1.0, help="multiply every wait's timeout (slow machines)"
+    )
+    options = parser.parse_args(argv)
+
+    workdir = options.workdir.resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    demo = Demo(workdir, keep_running=options.keep_running, timeout_scale=options.timeout_scale)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        report = demo.run()
+        print(format_report(report), flush=True)
+        (workdir / "report.json").write_text(json.dumps(report, indent=2, default=str))
+        if options.keep_running:
+            print("Everything keeps running: open the console URL above. Press Ctrl-C to stop.", flush=True)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                print("\nstopping every process", flush=True)
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping every process", flush=True)
+        return 130
+    except DemoError as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        demo.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
