@@ -1,0 +1,1 @@
+"""Retraining entry point (`explainops-server train`): champion + feedback -> candidate version."""

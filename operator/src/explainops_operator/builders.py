@@ -1,0 +1,397 @@
+"""Pure: ExplainableModel -> the InferenceService it renders, plus names, labels and storage paths.
+
+Collocation (see operator/README.md): the predictor pod runs two containers of the same image,
+`kserve-container` (`serve --role predictor`, port 8085, localhost only) and `transformer-container`
+(`serve --role explainer`, port 8080), which receives the pod's traffic and loads the model in-process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from explainops_operator.api import GROUP, KIND, VERSION, ExplainableModelSpec, ExplainerSpec
+from explainops_operator.errors import InvalidSpecError
+
+IS_GROUP = "serving.kserve.io"
+IS_VERSION = "v1beta1"
+IS_PLURAL = "inferenceservices"
+IS_API_VERSION = f"{IS_GROUP}/{IS_VERSION}"
+IS_KIND = "InferenceService"
+
+LABEL_MODEL = "explainops.dev/model"
+LABEL_MODEL_VERSION = "explainops.dev/model-version"
+ANNOTATION_RENDERED_HASH = "explainops.dev/rendered-hash"
+MANAGER = "explainops-operator"
+
+PREDICTOR_CONTAINER = "kserve-container"
+EXPLAINER_CONTAINER = "transformer-container"
+PREDICTOR_PORT = 8085
+EXPLAINER_PORT = 8080
+SERVER_COMMAND = "explainops-server"
+RUN_AS_USER = 10001
+PVC_MOUNT_PATH = "/mnt/models"
+MODEL_VOLUME = "model-store"
+TMP_VOLUME = "tmp"
+SQLITE_FILE = "feedback.db"
+
+# ExplainableModel spelling -> explainops-server `--explainer` / `--explainer-params` spelling.
+EXPLAINER_NAMES = {
+    "AnchorTabular": "anchor_tabular",
+    "KernelShap": "kernel_shap",
+    "TreeShap": "tree_shap",
+    "ALE": "ale",
+}
+EXPLAINER_PARAM_NAMES = {
+    "threshold": "threshold",
+    "coverageSamples": "coverage_samples",
+    "batchSize": "batch_size",
+    "beamSize": "beam_size",
+    "maxAnchorSize": "max_anchor_size",
+    "discretizerPercentiles": "disc_perc",
+    "nsamples": "nsamples",
+    "link": "link",
+    "backgroundSize": "background_size",
+    "featurePerturbation": "feature_perturbation",
+    "minBinPoints": "min_bin_points",
+}
+FEATURE_PERTURBATION_VALUES = {"treePathDependent": "tree_path_dependent", "interventional": "interventional"}
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ExplainableModel a child object belongs to."""
+
+    name: str
+    namespace: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class ModelStorage:
+    """Where the model root is inside the containers, and the volume that puts it there (if any)."""
+
+    root: str  # absolute path of the model root inside the container
+    volume: dict[str, Any] | None = None  # a Pod volume, for pvc://
+    mount_path: str | None = None
+
+
+# --------------------------------------------------------------------------- names and labels
+
+
+def inference_service_name(model_name: str) -> str:
+    """The InferenceService has the same name as its ExplainableModel."""
+    return model_name
+
+
+def model_labels(model_name: str) -> dict[str, str]:
+    """Labels carried by every object rendered for one ExplainableModel."""
+    return {
+        LABEL_MODEL: model_name,
+        "app.kubernetes.io/name": "explainops-model",
+        "app.kubernetes.io/instance": model_name,
+        "app.kubernetes.io/managed-by": MANAGER,
+        "app.kubernetes.io/part-of": "explainops",
+    }
+
+
+def owner_reference(owner: Owner) -> dict[str, Any]:
+    """Controller owner reference: deleting the ExplainableModel garbage-collects the child."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def model_storage(storage_uri: str) -> ModelStorage:
+    """Map spec.model.storageUri to a path inside the container.
+
+    `file:///abs/path` is used as is. `pvc://claim/sub/path` mounts the claim at /mnt/models.
+    """
+    uri = storage_uri.rstrip("/") if storage_uri not in ("file:///",) else storage_uri
+    if uri.startswith("file://"):
+        return ModelStorage(root=uri[len("file://") :] or "/")
+    if uri.startswith("pvc://"):
+        claim, _, sub_path = uri[len("pvc://") :].partition("/")
+        if not claim:
+            raise InvalidSpecError("spec.model.storageUri", "pvc:// URI needs a claim name")
+        root = f"{PVC_MOUNT_PATH}/{sub_path}" if sub_path else PVC_MOUNT_PATH
+        volume = {"name": MODEL_VOLUME, "persistentVolumeClaim": {"claimName": claim}}
+        return ModelStorage(root=root, volume=volume, mount_path=PVC_MOUNT_PATH)
+    raise InvalidSpecError("spec.model.storageUri", f"unsupported scheme in {storage_uri!r} (file:// or pvc://)")
+
+
+def model_version_path(storage_uri: str, version: str) -> str:
+    """`--model-uri` of the server: the version directory under the model root."""
+    return f"{model_storage(storage_uri).root.rstrip('/')}/{version}"
+
+
+def sqlite_feedback_dsn(storage_uri: str) -> str:
+    """The SQLite feedback store sits in the model root so the retraining Job reads the same file."""
+    return f"sqlite:///{model_storage(storage_uri).root.rstrip('/')}/{SQLITE_FILE}"
+
+
+def feedback_store_env(spec: ExplainableModelSpec) -> list[dict[str, Any]]:
+    """EXPLAINOPS_FEEDBACK_STORE from the DSN Secret (postgres) - never in args, where `ps` shows it."""
+    ref = spec.feedback.dsn_secret_ref
+    if spec.feedback.store != "postgres" or ref is None:
+        return []
+    return [_secret_env("EXPLAINOPS_FEEDBACK_STORE", ref.name, ref.key)]
+
+
+def feedback_store_args(spec: ExplainableModelSpec) -> list[str]:
+    """`--feedback-store` for SQLite; PostgreSQL gets its DSN from the environment instead."""
+    if spec.feedback.store == "sqlite":
+        return ["--feedback-store", sqlite_feedback_dsn(spec.model.storage_uri)]
+    return []
+
+
+def _secret_env(variable: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+# --------------------------------------------------------------------------- explainer arguments
+
+
+def explainer_params(explainer: ExplainerSpec) -> dict[str, Any]:
+    """spec.explainer.params in the server's spelling."""
+    params: dict[str, Any] = {}
+    for name, value in sorted(explainer.params.items()):
+        server_name = EXPLAINER_PARAM_NAMES.get(name)
+        if server_name is None:
+            raise InvalidSpecError(f"spec.explainer.params.{name}", "is not a known explainer parameter")
+        if name == "featurePerturbation":
+            value = FEATURE_PERTURBATION_VALUES.get(value, value)
+        params[server_name] = value
+    return params
+
+
+def _model_args(name: str, spec: ExplainableModelSpec, version: str) -> list[str]:
+    args = [
+        "--model-name",
+        name,
+        "--model-uri",
+        model_version_path(spec.model.storage_uri, version),
+        "--model-format",
+        spec.model.format,
+    ]
+    if spec.model.trust_pickle:
+        args.append("--trust-pickle")
+    return args
+
+
+def predictor_args(name: str, spec: ExplainableModelSpec, version: str) -> list[str]:
+    """kserve-container: predict only, reachable from the sidecar over localhost."""
+    return [
+        "serve",
+        "--role",
+        "predictor",
+        *_model_args(name, spec, version),
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(PREDICTOR_PORT),
+    ]
+
+
+def explainer_args(name: str, spec: ExplainableModelSpec, version: str) -> list[str]:
+    """transformer-container: predict + explain + feedback + console, the pod's entry point."""
+    explainer = spec.explainer
+    return [
+        "serve",
+        "--role",
+        "explainer",
+        *_model_args(name, spec, version),
+        "--explainer",
+        EXPLAINER_NAMES[explainer.type],
+        "--explainer-params",
+        json.dumps(explainer_params(explainer), sort_keys=True, separators=(",", ":")),
+        "--explain-timeout",
+        str(explainer.timeout_seconds),
+        "--explain-workers",
+        str(explainer.workers),
+        "--explain-cache-size",
+        str(explainer.cache_max_entries if explainer.cache_enabled else 0),
+        *feedback_store_args(spec),
+        "--host",
+        "0.0.0.0",
+        "--http-port",
+        str(EXPLAINER_PORT),
+    ]
+
+
+# --------------------------------------------------------------------------- pod pieces
+
+
+def container_security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _common_env() -> list[dict[str, Any]]:
+    # The root filesystem is read-only: libraries that cache to $HOME or numba's cache write under /tmp.
+    return [
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "NUMBA_CACHE_DIR", "value": "/tmp/numba"},
+        {"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"},
+    ]
+
+
+def _mounts(storage: ModelStorage, *, writable_model_root: bool) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]
+    if storage.volume is not None and storage.mount_path is not None:
+        mounts.append({"name": MODEL_VOLUME, "mountPath": storage.mount_path, "readOnly": not writable_model_root})
+    return mounts
+
+
+def _health_probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": EXPLAINER_PORT},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 5,
+    }
+
+
+# --------------------------------------------------------------------------- the InferenceService
+
+
+def render_inference_service(
+    owner: Owner, spec: ExplainableModelSpec, version: str, *, default_image: str, pull_policy: str = "IfNotPresent"
+) -> dict[str, Any]:
+    """The InferenceService for one ExplainableModel serving `version` (see `spec.served_version`)."""
+    name = inference_service_name(owner.name)
+    image = spec.serving.image or default_image
+    storage = model_storage(spec.model.storage_uri)
+    container_resources = spec.serving.resources.as_dict  # a fresh dict per container
+    labels = {**model_labels(owner.name), LABEL_MODEL_VERSION: version}
+    writes_sqlite = spec.feedback.store == "sqlite"
+
+    explainer_env = _common_env() + feedback_store_env(spec)
+    if spec.serving.auth_token_secret_ref is not None:
+        ref = spec.serving.auth_token_secret_ref
+        explainer_env.append(_secret_env("EXPLAINOPS_AUTH_TOKEN", ref.name, ref.key))
+
+    predictor_container = {
+        "name": PREDICTOR_CONTAINER,
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "command": [SERVER_COMMAND],
+        "args": predictor_args(owner.name, spec, version),
+        "env": _common_env(),
+        "resources": container_resources(),
+        "securityContext": container_security_context(),
+        "volumeMounts": _mounts(storage, writable_model_root=False),
+    }
+    explainer_container = {
+        "name": EXPLAINER_CONTAINER,
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "command": [SERVER_COMMAND],
+        "args": explainer_args(owner.name, spec, version),
+        "env": explainer_env,
+        "ports": [{"name": "http1", "containerPort": EXPLAINER_PORT, "protocol": "TCP"}],
+        "resources": container_resources(),
+        "securityContext": container_security_context(),
+        "volumeMounts": _mounts(storage, writable_model_root=writes_sqlite),
+        # Loading the model and fitting the explainer can take a while; startup covers that.
+        "startupProbe": _health_probe("/v2/health/live", period=5, failures=60),
+        "livenessProbe": _health_probe("/v2/health/live", period=10, failures=3),
+        "readinessProbe": _health_probe("/v2/health/ready", period=5, failures=3),
+    }
+    volumes: list[dict[str, Any]] = [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "1Gi"}}]
+    if storage.volume is not None:
+        volumes.append(storage.volume)
+
+    predictor = {
+        "minReplicas": spec.serving.replicas,
+        "maxReplicas": spec.serving.max_replicas or spec.serving.replicas,
+        # KServe's request timeout must outlast the slowest explanation the server allows.
+        "timeout": spec.explainer.timeout_seconds + 10,
+        "labels": {LABEL_MODEL: owner.name, LABEL_MODEL_VERSION: version},
+        "securityContext": pod_security_context(),
+        "automountServiceAccountToken": False,
+        "containers": [predictor_container, explainer_container],
+        "volumes": volumes,
+    }
+    body: dict[str, Any] = {
+        "apiVersion": IS_API_VERSION,
+        "kind": IS_KIND,
+        "metadata": {
+            "name": name,
+            "namespace": owner.namespace,
+            "labels": labels,
+            "annotations": {},
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": {"predictor": predictor},
+    }
+    body["metadata"]["annotations"][ANNOTATION_RENDERED_HASH] = rendered_hash(body)
+    return body
+
+
+def rendered_hash(body: Mapping[str, Any]) -> str:
+    """Digest of what the operator renders (labels, owner, spec), to notice fields it stopped setting."""
+    essence = {
+        "labels": body["metadata"].get("labels", {}),
+        "ownerReferences": body["metadata"].get("ownerReferences", []),
+        "spec": body.get("spec", {}),
+    }
+    canonical = json.dumps(essence, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def contains(actual: Any, desired: Any) -> bool:
+    """True if every field of `desired` is present and equal in `actual` (extra fields in `actual`,
+    such as those defaulted by the API server or KServe's webhook, are ignored). Lists must match
+    element by element."""
+    if isinstance(desired, Mapping):
+        if not isinstance(actual, Mapping):
+            return False
+        return all(key in actual and contains(actual[key], value) for key, value in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(actual) != len(desired):
+            return False
+        return all(contains(a, d) for a, d in zip(actual, desired, strict=True))
+    return bool(actual == desired)
+
+
+def inference_service_is_current(desired: Mapping[str, Any], actual: Mapping[str, Any] | None) -> bool:
+    """Whether the live InferenceService already is what the operator would write (then it writes nothing)."""
+    if actual is None:
+        return False
+    desired_meta = desired["metadata"]
+    actual_meta = actual.get("metadata") or {}
+    actual_hash = (actual_meta.get("annotations") or {}).get(ANNOTATION_RENDERED_HASH)
+    return (
+        actual_hash == desired_meta["annotations"][ANNOTATION_RENDERED_HASH]
+        and contains(actual_meta.get("labels") or {}, desired_meta["labels"])
+        and contains(actual_meta.get("ownerReferences") or [], desired_meta["ownerReferences"])
+        and contains(actual.get("spec") or {}, desired["spec"])
+    )

@@ -1,0 +1,174 @@
+"""Pure: status conditions and the serving part of an ExplainableModel's status.
+
+Conditions follow metav1.Condition: type, status, reason, message, lastTransitionTime and
+observedGeneration; one entry per type. `set_condition` is the one way to change one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+# Condition types.
+READY = "Ready"
+INFERENCE_SERVICE_READY = "InferenceServiceReady"
+RETRAINING = "Retraining"
+
+TRUE = "True"
+FALSE = "False"
+UNKNOWN = "Unknown"
+
+
+class Reason:
+    """Reasons of the Ready and InferenceServiceReady conditions (CamelCase, stable: tools match on them)."""
+
+    SERVING = "Serving"
+    INVALID_SPEC = "InvalidSpec"
+    PROGRESSING = "Progressing"
+    INFERENCE_SERVICE_READY = "InferenceServiceReady"
+    INFERENCE_SERVICE_NOT_READY = "InferenceServiceNotReady"
+    INFERENCE_SERVICE_PENDING = "InferenceServicePending"
+    INFERENCE_SERVICE_MISSING = "InferenceServiceMissing"
+    INFERENCE_SERVICE_REJECTED = "InferenceServiceRejected"
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 in UTC with a Z, to the second, as Kubernetes writes it."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def get_condition(conditions: Sequence[Mapping[str, Any]] | None, condition_type: str) -> Mapping[str, Any] | None:
+    for condition in conditions or ():
+        if condition.get("type") == condition_type:
+            return condition
+    return None
+
+
+def condition_status(conditions: Sequence[Mapping[str, Any]] | None, condition_type: str) -> str:
+    condition = get_condition(conditions, condition_type)
+    return str(condition.get("status", UNKNOWN)) if condition else UNKNOWN
+
+
+def set_condition(
+    conditions: Sequence[Mapping[str, Any]] | None,
+    condition_type: str,
+    status: str,
+    reason: str,
+    message: str,
+    observed_generation: int | None,
+    *,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """A new conditions list with `condition_type` set. lastTransitionTime changes only when the status does.
+
+    The input is not modified. Returns an equal list when nothing changed, so callers can skip the write.
+    """
+    if status not in (TRUE, FALSE, UNKNOWN):
+        raise ValueError(f"condition status must be True, False or Unknown, not {status!r}")
+    result = [dict(c) for c in conditions or ()]
+    previous = get_condition(result, condition_type)
+    transition = (
+        previous["lastTransitionTime"]
+        if previous is not None and previous.get("status") == status and previous.get("lastTransitionTime")
+        else utc_timestamp(now)
+    )
+    entry: dict[str, Any] = {
+        "type": condition_type,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": transition,
+    }
+    if observed_generation is not None:
+        entry["observedGeneration"] = observed_generation
+    if previous is None:
+        result.append(entry)
+    else:
+        result[result.index(previous)] = entry
+    return result
+
+
+def status_patch(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The merge patch turning the `desired` top-level status fields of `current` into `desired`,
+    or None when they already match (no write needed). Fields absent from `desired` are left alone."""
+    current = current or {}
+    patch = {key: copy.deepcopy(value) for key, value in desired.items() if current.get(key) != value}
+    return patch or None
+
+
+# --------------------------------------------------------------------------- serving status
+
+
+def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> tuple[str, str, str]:
+    """(status, reason, message) of the InferenceServiceReady condition, from the InferenceService."""
+    if inference_service is None:
+        return FALSE, Reason.INFERENCE_SERVICE_MISSING, "the InferenceService does not exist"
+    generation = (inference_service.get("metadata") or {}).get("generation")
+    status = inference_service.get("status") or {}
+    observed = status.get("observedGeneration")
+    if observed is not None and generation is not None and observed < generation:
+        return (
+            UNKNOWN,
+            Reason.INFERENCE_SERVICE_PENDING,
+            f"KServe has observed generation {observed} of the InferenceService, not yet {generation}",
+        )
+    ready = get_condition(status.get("conditions"), "Ready")
+    if ready is None:
+        return UNKNOWN, Reason.INFERENCE_SERVICE_PENDING, "waiting for KServe to report the InferenceService's readiness"
+    if ready.get("status") == TRUE:
+        return TRUE, Reason.INFERENCE_SERVICE_READY, f"InferenceService ready at {inference_service_url(status) or '?'}"
+    detail = ready.get("message") or ready.get("reason") or "no detail given"
+    return FALSE, Reason.INFERENCE_SERVICE_NOT_READY, f"InferenceService not ready: {detail}"
+
+
+def inference_service_url(is_status: Mapping[str, Any]) -> str | None:
+    url = is_status.get("url") or (is_status.get("address") or {}).get("url")
+    return str(url) if url else None
+
+
+def serving_status(
+    current: Mapping[str, Any] | None,
+    *,
+    generation: int,
+    model_version: str,
+    inference_service: Mapping[str, Any] | None,
+    rendered_current: bool,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The serving fields of the status (observedGeneration, modelVersion, url, Ready and
+    InferenceServiceReady) given the live InferenceService.
+
+    `rendered_current` says whether the InferenceService already renders this generation's spec; only
+    then does observedGeneration advance and can Ready be True.
+    """
+    current = current or {}
+    is_status, is_reason, is_message = inference_service_readiness(inference_service)
+    conditions = set_condition(
+        current.get("conditions"), INFERENCE_SERVICE_READY, is_status, is_reason, is_message, generation, now=now
+    )
+    if not rendered_current:
+        ready = (FALSE, Reason.PROGRESSING, f"rendering generation {generation} into the InferenceService")
+    elif is_status == TRUE:
+        ready = (TRUE, Reason.SERVING, f"serving model version {model_version}")
+    else:
+        ready = (FALSE, is_reason, is_message)
+    conditions = set_condition(conditions, READY, *ready, generation, now=now)
+    desired: dict[str, Any] = {"conditions": conditions, "modelVersion": model_version}
+    if rendered_current:
+        desired["observedGeneration"] = generation
+    url = inference_service_url((inference_service or {}).get("status") or {})
+    if url is not None:
+        desired["url"] = url
+    return desired
+
+
+def invalid_spec_status(
+    current: Mapping[str, Any] | None, *, generation: int, message: str, reason: str = Reason.INVALID_SPEC,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Ready=False naming the field; the generation counts as observed (the verdict is final until it changes)."""
+    conditions = set_condition((current or {}).get("conditions"), READY, FALSE, reason, message, generation, now=now)
+    return {"conditions": conditions, "observedGeneration": generation}

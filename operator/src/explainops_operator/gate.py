@@ -1,0 +1,67 @@
+"""Quality gate: a candidate is promoted only if it beats the champion per spec.retraining.gate. Pure.
+
+Semantics: with `metric` M and `minImprovement` d, the candidate passes iff both trainer-reported
+values of M are present and finite and candidate[M] - champion[M] >= d. Both models are evaluated by
+the same trainer run on the same rows (a holdout split deterministically by seed, and the held-out
+feedback rows), so the difference compares like with like. A missing or malformed value fails the
+gate: promotion needs evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+HOLDOUT_ACCURACY = "holdoutAccuracy"
+FEEDBACK_ACCURACY = "feedbackAccuracy"
+METRICS = (HOLDOUT_ACCURACY, FEEDBACK_ACCURACY)
+
+# Gate outcome reasons (Retraining condition reasons).
+GATE_PASSED = "GatePassed"
+GATE_FAILED = "GateFailed"
+METRIC_UNAVAILABLE = "MetricUnavailable"
+UNKNOWN_METRIC = "UnknownGateMetric"
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    metric: str = HOLDOUT_ACCURACY
+    min_improvement: float = 0.0
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    reason: str
+    message: str
+    candidate: float | None = None
+    champion: float | None = None
+
+
+def evaluate(gate: GateSpec, candidate: dict[str, Any], champion: dict[str, Any]) -> GateResult:
+    """Compare candidate and champion metrics (dicts as written by the trainer) per the gate."""
+    if gate.metric not in METRICS:
+        return GateResult(False, UNKNOWN_METRIC, f"gate metric {gate.metric!r} is not one of {list(METRICS)}")
+    cand, champ = _number(candidate.get(gate.metric)), _number(champion.get(gate.metric))
+    if cand is None or champ is None:
+        missing = "candidate" if cand is None else "champion"
+        return GateResult(
+            False, METRIC_UNAVAILABLE, f"{gate.metric} of the {missing} is missing", cand, champ
+        )
+    improvement = cand - champ
+    comparison = (
+        f"{gate.metric}: candidate {cand:.4f} vs champion {champ:.4f} "
+        f"(improvement {improvement:+.4f}, required {gate.min_improvement:+.4f})"
+    )
+    # Round away float noise so that e.g. 0.9 - 0.8 passes a 0.1 gate.
+    if round(improvement - gate.min_improvement, 12) >= 0:
+        return GateResult(True, GATE_PASSED, comparison, cand, champ)
+    return GateResult(False, GATE_FAILED, comparison, cand, champ)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

@@ -1,0 +1,258 @@
+"""builders: ExplainableModel -> InferenceService, pure, no cluster."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from xm_samples import BASE_SPEC, spec, with_field
+
+from explainops_operator.builders import (
+    ANNOTATION_RENDERED_HASH,
+    EXPLAINER_CONTAINER,
+    LABEL_MODEL,
+    LABEL_MODEL_VERSION,
+    PREDICTOR_CONTAINER,
+    Owner,
+    contains,
+    explainer_params,
+    inference_service_is_current,
+    model_storage,
+    model_version_path,
+    render_inference_service,
+    sqlite_feedback_dsn,
+)
+from explainops_operator.errors import InvalidSpecError
+from explainops_operator.spec import parse_spec
+
+OWNER = Owner(name="breast-cancer", namespace="ml", uid="0f4c6f1e-0000-4000-8000-000000000001")
+IMAGE = "ghcr.io/explainops/explainops-server:0.1.0"
+
+
+def render(spec_body: dict[str, Any], version: str = "v1") -> dict[str, Any]:
+    return render_inference_service(OWNER, parse_spec(spec_body), version, default_image=IMAGE)
+
+
+def containers(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in body["spec"]["predictor"]["containers"]}
+
+
+def flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_shape_names_labels_and_owner() -> None:
+    body = render(BASE_SPEC)
+    assert body["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert body["kind"] == "InferenceService"
+    meta = body["metadata"]
+    assert (meta["name"], meta["namespace"]) == ("breast-cancer", "ml")
+    assert meta["labels"][LABEL_MODEL] == "breast-cancer"
+    assert meta["labels"][LABEL_MODEL_VERSION] == "v1"
+    assert meta["ownerReferences"] == [
+        {"apiVersion": "explainops.dev/v1alpha1", "kind": "ExplainableModel", "name": "breast-cancer",
+         "uid": OWNER.uid, "controller": True, "blockOwnerDeletion": True}
+    ]
+    assert list(containers(body)) == [PREDICTOR_CONTAINER, EXPLAINER_CONTAINER]
+
+
+def test_collocation_roles_ports_and_model_uri() -> None:
+    found = containers(render(BASE_SPEC, version="v7"))
+    predictor, explainer = found[PREDICTOR_CONTAINER], found[EXPLAINER_CONTAINER]
+    for container in (predictor, explainer):
+        assert container["image"] == IMAGE
+        assert container["command"] == ["explainops-server"]
+        assert container["args"][0] == "serve"
+        assert flag(container["args"], "--model-name") == "breast-cancer"
+        assert flag(container["args"], "--model-uri") == "/var/lib/explainops/models/breast-cancer/v7"
+        assert flag(container["args"], "--model-format") == "skops"
+    assert flag(predictor["args"], "--role") == "predictor"
+    assert flag(predictor["args"], "--http-port") == "8085"
+    assert flag(predictor["args"], "--host") == "127.0.0.1"
+    assert "ports" not in predictor  # only the sidecar receives the pod's traffic
+    assert flag(explainer["args"], "--role") == "explainer"
+    assert flag(explainer["args"], "--http-port") == "8080"
+    assert explainer["ports"] == [{"name": "http1", "containerPort": 8080, "protocol": "TCP"}]
+    assert explainer["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+
+
+@pytest.mark.parametrize(
+    ("explainer", "name", "params"),
+    [
+        ({"type": "TreeShap"}, "tree_shap", {}),
+        ({"type": "TreeShap", "params": {"featurePerturbation": "treePathDependent"}}, "tree_shap",
+         {"feature_perturbation": "tree_path_dependent"}),
+        ({"type": "TreeShap", "params": {"featurePerturbation": "interventional", "backgroundSize": 100}},
+         "tree_shap", {"feature_perturbation": "interventional", "background_size": 100}),
+        ({"type": "KernelShap", "params": {"nsamples": 200, "link": "logit"}}, "kernel_shap",
+         {"nsamples": 200, "link": "logit"}),
+        ({"type": "AnchorTabular", "params": {"threshold": 0.95, "coverageSamples": 500, "batchSize": 100,
+                                              "beamSize": 2, "maxAnchorSize": 4,
+                                              "discretizerPercentiles": [25, 50, 75]}},
+         "anchor_tabular", {"threshold": 0.95, "coverage_samples": 500, "batch_size": 100, "beam_size": 2,
+                            "max_anchor_size": 4, "disc_perc": [25, 50, 75]}),
+        ({"type": "ALE", "params": {"minBinPoints": 8}}, "ale", {"min_bin_points": 8}),
+    ],
+    ids=["treeshap-default", "treeshap-path", "treeshap-interventional", "kernelshap", "anchors", "ale"],
+)
+def test_explainer_args(explainer: dict[str, Any], name: str, params: dict[str, Any]) -> None:
+    args = containers(render(spec(explainer=explainer)))[EXPLAINER_CONTAINER]["args"]
+    assert flag(args, "--explainer") == name
+    assert json.loads(flag(args, "--explainer-params")) == params
+
+
+def test_explainer_timeouts_workers_and_cache() -> None:
+    body = render(spec(explainer={"type": "KernelShap", "timeoutSeconds": 45, "workers": 3,
+                                  "cache": {"enabled": True, "maxEntries": 99}}))
+    args = containers(body)[EXPLAINER_CONTAINER]["args"]
+    assert (flag(args, "--explain-timeout"), flag(args, "--explain-workers")) == ("45", "3")
+    assert flag(args, "--explain-cache-size") == "99"
+    assert body["spec"]["predictor"]["timeout"] == 55  # KServe must not cut an explanation short
+    disabled = render(spec(explainer={"type": "KernelShap", "cache": {"enabled": False, "maxEntries": 99}}))
+    assert flag(containers(disabled)[EXPLAINER_CONTAINER]["args"], "--explain-cache-size") == "0"
+
+
+def test_sqlite_store_is_in_the_model_root_and_needs_no_secret() -> None:
+    explainer = containers(render(BASE_SPEC))[EXPLAINER_CONTAINER]
+    assert flag(explainer["args"], "--feedback-store") == "sqlite:////var/lib/explainops/models/breast-cancer/feedback.db"
+    assert "EXPLAINOPS_FEEDBACK_STORE" not in env(explainer)
+
+
+def test_secrets_reach_the_sidecar_as_env_never_as_args() -> None:
+    body = render(spec(
+        serving={"replicas": 2, "authTokenSecretRef": {"name": "tok", "key": "token"}},
+        feedback={"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}},
+    ))
+    found = containers(body)
+    explainer_env = env(found[EXPLAINER_CONTAINER])
+    assert explainer_env["EXPLAINOPS_FEEDBACK_STORE"] == {"secretKeyRef": {"name": "pg", "key": "dsn"}}
+    assert explainer_env["EXPLAINOPS_AUTH_TOKEN"] == {"secretKeyRef": {"name": "tok", "key": "token"}}
+    assert "--feedback-store" not in found[EXPLAINER_CONTAINER]["args"]
+    assert "EXPLAINOPS_AUTH_TOKEN" not in env(found[PREDICTOR_CONTAINER])  # the predictor records nothing
+
+
+def test_replicas_resources_image_override() -> None:
+    body = render(spec(
+        serving={"replicas": 2, "maxReplicas": 4, "image": "registry.local/srv:2",
+                 "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}},
+        feedback={"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}},
+    ))
+    predictor = body["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 4)
+    for container in predictor["containers"]:
+        assert container["image"] == "registry.local/srv:2"
+        assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+    a, b = predictor["containers"]
+    assert a["resources"] is not b["resources"]  # no shared mutable dicts between containers
+    assert render(BASE_SPEC)["spec"]["predictor"]["maxReplicas"] == 1
+
+
+def test_hardened_security_context() -> None:
+    predictor = render(BASE_SPEC)["spec"]["predictor"]
+    assert predictor["securityContext"]["runAsNonRoot"] is True
+    assert predictor["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert predictor["automountServiceAccountToken"] is False
+    for container in predictor["containers"]:
+        ctx = container["securityContext"]
+        assert ctx["runAsNonRoot"] is True
+        assert ctx["readOnlyRootFilesystem"] is True
+        assert ctx["allowPrivilegeEscalation"] is False
+        assert ctx["capabilities"] == {"drop": ["ALL"]}
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "root", "claim"),
+    [
+        ("file:///models/bc", "/models/bc", None),
+        ("file:///models/bc/", "/models/bc", None),
+        ("pvc://models/bc", "/mnt/models/bc", "models"),
+        ("pvc://models", "/mnt/models", "models"),
+        ("pvc://models/a/b/", "/mnt/models/a/b", "models"),
+    ],
+)
+def test_model_storage(uri: str, root: str, claim: str | None) -> None:
+    storage = model_storage(uri)
+    assert storage.root == root
+    if claim is None:
+        assert storage.volume is None
+    else:
+        assert storage.volume == {"name": "model-store", "persistentVolumeClaim": {"claimName": claim}}
+    assert model_version_path(uri, "v2") == f"{root}/v2"
+    assert sqlite_feedback_dsn(uri) == f"sqlite:///{root}/feedback.db"
+
+
+def test_pvc_volume_read_only_except_for_the_sqlite_writer() -> None:
+    sqlite_body = render(with_field("model.storageUri", "pvc://models/bc"))
+    mounts = {c["name"]: c["volumeMounts"] for c in sqlite_body["spec"]["predictor"]["containers"]}
+    assert {"name": "model-store", "mountPath": "/mnt/models", "readOnly": True} in mounts[PREDICTOR_CONTAINER]
+    assert {"name": "model-store", "mountPath": "/mnt/models", "readOnly": False} in mounts[EXPLAINER_CONTAINER]
+    assert {"name": "model-store", "persistentVolumeClaim": {"claimName": "models"}} in sqlite_body["spec"][
+        "predictor"]["volumes"]
+
+
+def test_unsupported_storage_scheme() -> None:
+    with pytest.raises(InvalidSpecError, match=r"^spec\.model\.storageUri"):
+        model_storage("s3://bucket/model")
+
+
+def test_explainer_params_reject_unknown() -> None:
+    parsed = parse_spec(BASE_SPEC)
+    bad = type(parsed.explainer)(type="TreeShap", params={"depth": 2})
+    with pytest.raises(InvalidSpecError, match=r"spec\.explainer\.params\.depth"):
+        explainer_params(bad)
+
+
+def test_trust_pickle_flag() -> None:
+    body = render(with_field("model", {"storageUri": "file:///m", "version": "v1", "format": "joblib",
+                                       "trustPickle": True}))
+    for container in body["spec"]["predictor"]["containers"]:
+        assert "--trust-pickle" in container["args"]
+        assert flag(container["args"], "--model-format") == "joblib"
+
+
+def test_rendering_is_deterministic_and_hash_tracks_changes() -> None:
+    first, second = render(BASE_SPEC), render(BASE_SPEC)
+    assert first == second
+    other = render(with_field("explainer.timeoutSeconds", 31))
+    assert first["metadata"]["annotations"][ANNOTATION_RENDERED_HASH] != other["metadata"]["annotations"][
+        ANNOTATION_RENDERED_HASH]
+    assert render(BASE_SPEC, "v2")["metadata"]["annotations"] != first["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize(
+    ("actual", "desired", "expected"),
+    [
+        ({"a": 1, "b": 2}, {"a": 1}, True),
+        ({"a": 1}, {"a": 1, "b": 2}, False),
+        ({"a": {"x": 1, "y": 2}}, {"a": {"x": 1}}, True),
+        ({"a": [{"x": 1, "k": 0}]}, {"a": [{"x": 1}]}, True),
+        ({"a": [{"x": 1}, {"x": 2}]}, {"a": [{"x": 1}]}, False),
+        ({"a": "1"}, {"a": 1}, False),
+        ({"a": None}, {"a": {}}, False),
+    ],
+)
+def test_contains(actual: Any, desired: Any, expected: bool) -> None:
+    assert contains(actual, desired) is expected
+
+
+def test_is_current_ignores_server_defaults_but_not_drift() -> None:
+    desired = render(BASE_SPEC)
+    live = copy.deepcopy(desired)
+    live["metadata"].update({"uid": "x", "resourceVersion": "9", "generation": 1})
+    live["spec"]["predictor"]["containers"][0]["terminationMessagePolicy"] = "File"  # a server default
+    live["status"] = {"url": "http://x"}
+    assert inference_service_is_current(desired, live)
+    assert not inference_service_is_current(desired, None)
+    drifted = copy.deepcopy(live)
+    drifted["spec"]["predictor"]["minReplicas"] = 5  # edited out of band
+    assert not inference_service_is_current(desired, drifted)
+    stale = copy.deepcopy(live)
+    stale["metadata"]["annotations"][ANNOTATION_RENDERED_HASH] = "old"  # rendered from another spec
+    assert not inference_service_is_current(desired, stale)

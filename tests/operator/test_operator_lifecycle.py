@@ -1,0 +1,198 @@
+"""The operator run for real (KopfRunner) against the local control plane with KServe's real CRDs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from xm_cluster import Cluster, wait_for
+from xm_samples import BASE_SPEC, manifest, spec
+
+from explainops_operator.builders import EXPLAINER_CONTAINER, LABEL_MODEL, PREDICTOR_CONTAINER
+from explainops_operator.conditions import get_condition
+
+pytestmark = pytest.mark.cluster
+
+
+def containers(inference_service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in inference_service["spec"]["predictor"]["containers"]}
+
+
+def flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def condition(xm: dict[str, Any] | None, condition_type: str) -> dict[str, Any]:
+    return dict(get_condition(((xm or {}).get("status") or {}).get("conditions"), condition_type) or {})
+
+
+def ready_at(cluster: Cluster, name: str, generation: int) -> dict[str, Any] | None:
+    xm = cluster.get_xm(name)
+    ready = condition(xm, "Ready")
+    if xm and ready.get("status") == "True" and ready.get("observedGeneration") == generation:
+        return xm
+    return None
+
+
+def test_apply_renders_the_inference_service(cluster: Cluster, run_operator: Any) -> None:
+    with run_operator():
+        cluster.create_xm(manifest("bc", spec(explainer={"type": "KernelShap", "params": {"nsamples": 200}})))
+        isvc = wait_for(lambda: cluster.get_is("bc"), "the InferenceService")
+        xm = cluster.get_xm("bc")
+        assert xm is not None
+        # Adopted, labelled, accepted by KServe's real schema (the API server validated it on create).
+        assert isvc["metadata"]["ownerReferences"][0]["uid"] == xm["metadata"]["uid"]
+        assert isvc["metadata"]["ownerReferences"][0]["controller"] is True
+        assert isvc["metadata"]["labels"][LABEL_MODEL] == "bc"
+        found = containers(isvc)
+        assert flag(found[PREDICTOR_CONTAINER]["args"], "--role") == "predictor"
+        assert flag(found[EXPLAINER_CONTAINER]["args"], "--role") == "explainer"
+        assert flag(found[EXPLAINER_CONTAINER]["args"], "--explainer") == "kernel_shap"
+        assert flag(found[EXPLAINER_CONTAINER]["args"], "--model-uri").endswith("/breast-cancer/v1")
+        # Until KServe reports readiness, the status says so truthfully.
+        pending = wait_for(lambda: condition(cluster.get_xm("bc"), "InferenceServiceReady"), "a condition")
+        assert pending["status"] == "Unknown"
+        assert condition(cluster.get_xm("bc"), "Ready")["status"] == "False"
+
+
+def test_inference_service_ready_makes_the_model_ready(cluster: Cluster, run_operator: Any) -> None:
+    with run_operator():
+        cluster.create_xm(manifest("bc", BASE_SPEC))
+        wait_for(lambda: cluster.get_is("bc"), "the InferenceService")
+        cluster.mark_is_ready("bc", url="http://bc.example.com")
+        xm = wait_for(lambda: ready_at(cluster, "bc", 1), "Ready=True at generation 1")
+        assert xm["status"]["observedGeneration"] == 1
+        assert xm["status"]["url"] == "http://bc.example.com"
+        assert xm["status"]["modelVersion"] == "v1"
+        assert condition(xm, "InferenceServiceReady")["status"] == "True"
+
+        # A spec change: not Ready for generation 2 until KServe has observed the patched InferenceService.
+        cluster.patch_xm("bc", {"spec": {"explainer": {"timeoutSeconds": 45}}})
+        wait_for(lambda: condition(cluster.get_xm("bc"), "Ready").get("observedGeneration") == 2, "generation 2")
+        assert condition(cluster.get_xm("bc"), "Ready")["status"] == "False"
+        cluster.mark_is_ready("bc", url="http://bc.example.com")
+        xm = wait_for(lambda: ready_at(cluster, "bc", 2), "Ready=True at generation 2")
+        assert xm["status"]["observedGeneration"] == 2
+
+
+def test_spec_update_patches_in_place(cluster: Cluster, run_operator: Any) -> None:
+    with run_operator():
+        cluster.create_xm(manifest("bc", BASE_SPEC))
+        first = wait_for(lambda: cluster.get_is("bc"), "the InferenceService")
+        cluster.patch_xm("bc", {"spec": {
+            "explainer": {"timeoutSeconds": 45, "workers": 3},
+            "serving": {"resources": {"requests": {"cpu": "500m", "memory": None}, "limits": {"memory": "2Gi"}}},
+        }})
+
+        def updated() -> dict[str, Any] | None:
+            isvc = cluster.get_is("bc")
+            if isvc and flag(containers(isvc)[EXPLAINER_CONTAINER]["args"], "--explain-timeout") == "45":
+                return isvc
+            return None
+
+        second = wait_for(updated, "the patched InferenceService")
+        assert second["metadata"]["uid"] == first["metadata"]["uid"]  # patched, not recreated
+        assert second["metadata"]["generation"] == first["metadata"]["generation"] + 1
+        explainer = containers(second)[EXPLAINER_CONTAINER]
+        assert flag(explainer["args"], "--explain-workers") == "3"
+        # Fields no longer rendered are removed (server-side apply), not left behind.
+        assert explainer["resources"] == {"requests": {"cpu": "500m"}, "limits": {"memory": "2Gi"}}
+
+
+def test_served_version_follows_pin_and_promotion(cluster: Cluster, run_operator: Any) -> None:
+    def serving(version: str) -> dict[str, Any] | None:
+        isvc = cluster.get_is("bc")
+        if isvc and flag(containers(isvc)[EXPLAINER_CONTAINER]["args"], "--model-uri").endswith(f"/{version}"):
+            return isvc
+        return None
+
+    with run_operator():
+        cluster.create_xm(manifest("bc", BASE_SPEC))
+        first = wait_for(lambda: serving("v1"), "v1 served")
+        # A promotion, as the retraining loop writes it.
+        cluster.patch_xm_status("bc", {"modelVersion": "v2"})
+        promoted = wait_for(lambda: serving("v2"), "v2 served after promotion")
+        assert promoted["metadata"]["uid"] == first["metadata"]["uid"]
+        assert promoted["metadata"]["labels"]["explainops.dev/model-version"] == "v2"
+        # Rollback by pinning.
+        cluster.patch_xm("bc", {"spec": {"model": {"pinnedVersion": "v1"}}})
+        wait_for(lambda: serving("v1"), "v1 served when pinned")
+        wait_for(lambda: (cluster.get_xm("bc") or {}).get("status", {}).get("modelVersion") == "v1", "status v1")
+        # A promotion while pinned changes nothing served: the pin wins and status.modelVersion says so.
+        cluster.patch_xm_status("bc", {"modelVersion": "v3"})
+        wait_for(lambda: (cluster.get_xm("bc") or {}).get("status", {}).get("modelVersion") == "v1", "pin wins")
+        assert serving("v1")
+        # Unpinned, the next promotion is served again.
+        cluster.patch_xm("bc", {"spec": {"model": {"pinnedVersion": None}}})
+        cluster.patch_xm_status("bc", {"modelVersion": "v4"})
+        final = wait_for(lambda: serving("v4"), "v4 served after unpinning and a promotion")
+        assert final["metadata"]["uid"] == first["metadata"]["uid"]
+
+
+def test_delete_collects_the_inference_service(cluster: Cluster, run_operator: Any) -> None:
+    with run_operator():
+        cluster.create_xm(manifest("bc", BASE_SPEC))
+        wait_for(lambda: cluster.get_is("bc"), "the InferenceService")
+        cluster.delete_xm("bc")
+        wait_for(lambda: cluster.get_xm("bc") is None, "the ExplainableModel to go")
+        wait_for(lambda: cluster.get_is("bc") is None, "garbage collection of the InferenceService", timeout=60)
+
+
+def test_out_of_band_delete_is_repaired(cluster: Cluster, run_operator: Any) -> None:
+    with run_operator():
+        cluster.create_xm(manifest("bc", BASE_SPEC))
+        original = wait_for(lambda: cluster.get_is("bc"), "the InferenceService")
+        cluster.delete_is("bc")
+
+        def recreated() -> dict[str, Any] | None:
+            isvc = cluster.get_is("bc")
+            return isvc if isvc and isvc["metadata"]["uid"] != original["metadata"]["uid"] else None
+
+        wait_for(recreated, "the recreated InferenceService")
+        assert len(cluster.list_is()) == 1
+
+
+def test_restart_makes_no_duplicates_and_no_writes(cluster: Cluster, run_operator: Any) -> None:
+    with run_operator():
+        cluster.create_xm(manifest("bc", BASE_SPEC))
+        wait_for(lambda: cluster.get_is("bc"), "the InferenceService")
+        cluster.mark_is_ready("bc")
+        wait_for(lambda: ready_at(cluster, "bc", 1), "Ready=True")
+        time.sleep(1.0)  # let the handlers' trailing annotation writes land before measuring
+    before_xm, before_is = cluster.get_xm("bc"), cluster.get_is("bc")
+    assert before_xm is not None and before_is is not None
+
+    with run_operator() as runner:
+        # A canary created after the restart: once it is served and Ready, the operator has gone
+        # through its start-up listing, which resumed "bc".
+        cluster.create_xm(manifest("canary", BASE_SPEC))
+        wait_for(lambda: cluster.get_is("canary"), "the canary's InferenceService")
+        cluster.mark_is_ready("canary")
+        wait_for(lambda: ready_at(cluster, "canary", 1), "the canary Ready")
+        time.sleep(1.0)
+    assert "bc" in runner.output and "Handler 'serve' succeeded" in runner.output
+
+    after_xm, after_is = cluster.get_xm("bc"), cluster.get_is("bc")
+    assert after_xm is not None and after_is is not None
+    assert after_xm["metadata"]["resourceVersion"] == before_xm["metadata"]["resourceVersion"], "spurious write"
+    assert after_is["metadata"]["resourceVersion"] == before_is["metadata"]["resourceVersion"], "spurious write"
+    names = sorted(i["metadata"]["name"] for i in cluster.list_is())
+    assert names == ["bc", "canary"]
+
+
+def test_spec_change_that_renders_the_same_writes_no_inference_service(cluster: Cluster, run_operator: Any) -> None:
+    with run_operator():
+        cluster.create_xm(manifest("bc", BASE_SPEC))
+        wait_for(lambda: cluster.get_is("bc"), "the InferenceService")
+        cluster.mark_is_ready("bc")
+        wait_for(lambda: ready_at(cluster, "bc", 1), "Ready=True at generation 1")
+        before = cluster.get_is("bc")
+        assert before is not None
+        # Retraining settings do not change what is served: the status advances, the InferenceService is untouched.
+        cluster.patch_xm("bc", {"spec": {"retraining": {"cooldownSeconds": 120}}})
+        xm = wait_for(lambda: ready_at(cluster, "bc", 2), "Ready=True at generation 2")
+        assert xm["status"]["observedGeneration"] == 2
+        after = cluster.get_is("bc")
+        assert after is not None
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
