@@ -44,6 +44,10 @@ class OperatorSettings(BaseSettings):
         default=True,
         description="Load the retraining handlers (timer per ExplainableModel); false = serving only.",
     )
+    retraining_interval_seconds: float = Field(
+        default=3.0, gt=0, description="How often feedback stats are read and running Jobs are checked."
+    )
+    stats_timeout_seconds: float = Field(default=2.0, gt=0, description="Timeout of one stats request.")
     verbose: bool = Field(default=False, description="Debug logging.")
 
     @field_validator("namespaces", mode="before")

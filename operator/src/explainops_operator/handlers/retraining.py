@@ -17,12 +17,9 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import kopf
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from explainops_operator import retraining_status as rs
 from explainops_operator.builders import Owner
@@ -55,28 +52,12 @@ TICK_SECONDS = 1.0
 FEEDBACK_REFRESH_SECONDS = 60.0
 
 
-class RetrainingSettings(BaseSettings):
-    """Retraining loop timing (`EXPLAINOPS_OPERATOR_*` environment variables)."""
-
-    model_config = SettingsConfigDict(env_prefix="EXPLAINOPS_OPERATOR_", extra="ignore")
-
-    retraining_interval_seconds: float = Field(
-        default=3.0, gt=0, description="How often feedback stats are read and running Jobs are checked."
-    )
-    stats_timeout_seconds: float = Field(default=2.0, gt=0, description="Timeout of one stats request.")
-
-
-@lru_cache(maxsize=1)
-def get_retraining_settings() -> RetrainingSettings:
-    return RetrainingSettings()
-
-
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=False)
 def retraining_tick(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     now = time.monotonic()
     if now < getattr(memo, "retraining_next_tick", 0.0):
         return
-    memo.retraining_next_tick = now + get_retraining_settings().retraining_interval_seconds
+    memo.retraining_next_tick = now + get_settings().retraining_interval_seconds
     try:
         reconcile_retraining(dict(body), logger)
     except KubeApiError as exc:  # transient or not, the next tick starts again from a fresh read
@@ -181,7 +162,7 @@ def _read_stats(body: Mapping[str, Any], spec: ExplainableModelSpec, logger: log
             meta["name"],
             spec.feedback.window,
             token=token,
-            timeout=get_retraining_settings().stats_timeout_seconds,
+            timeout=get_settings().stats_timeout_seconds,
         )
     except StatsUnavailable as exc:
         logger.warning(f"retraining: {exc}")
@@ -344,6 +325,6 @@ def _post_event(body: Mapping[str, Any], outcome: rs.Outcome) -> None:
     if not get_settings().post_info_events:
         return
     if outcome.outcome == rs.OUTCOME_PROMOTED:
-        kopf.info(dict(body), reason=outcome.reason, message=outcome.message)
+        kopf.event(dict(body), type="Normal", reason=outcome.reason, message=outcome.message)  # not level-filtered
     else:
         kopf.warn(dict(body), reason=outcome.reason, message=outcome.message)

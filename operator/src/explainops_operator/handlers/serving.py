@@ -46,6 +46,9 @@ def configure_operator(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = own.max_workers
     # kopf's own per-handler chatter would be an Event write per reconcile; the operator posts its own.
     settings.posting.level = logging.WARNING
+    # The watched resources are known; scanning would retry refused cluster-wide lists under
+    # namespaced RBAC for about a minute at start-up.
+    settings.scanning.disabled = True
     settings.networking.request_timeout = own.api_timeout_seconds * 4
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
