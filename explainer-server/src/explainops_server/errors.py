@@ -1,0 +1,96 @@
+"""The one error hierarchy of the server. The transport maps it to `{"error", "detail"}` once."""
+
+from __future__ import annotations
+
+
+class ExplainOpsError(Exception):
+    """Base class: `kind` is the machine-readable error, `status` the HTTP status it maps to."""
+
+    kind = "internal_error"
+    status = 500
+
+    def __init__(
+        self, detail: str, *, retry_after: float | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
+        self.headers = headers or {}
+
+
+class InvalidInput(ExplainOpsError):
+    kind = "invalid_input"
+    status = 422
+
+
+class MalformedRequest(ExplainOpsError):
+    kind = "malformed_request"
+    status = 400
+
+
+class PayloadTooLarge(ExplainOpsError):
+    kind = "payload_too_large"
+    status = 413
+
+
+class ModelNotFound(ExplainOpsError):
+    kind = "model_not_found"
+    status = 404
+
+
+class PredictionNotFound(ExplainOpsError):
+    kind = "prediction_not_found"
+    status = 404
+
+
+class NotSupported(ExplainOpsError):
+    """The route exists but this server's role or explainer does not offer it."""
+
+    kind = "not_supported"
+    status = 404
+
+
+class Unauthorized(ExplainOpsError):
+    kind = "unauthorized"
+    status = 401
+
+
+class ExplainerBusy(ExplainOpsError):
+    kind = "explainer_busy"
+    status = 503
+
+
+class ExplanationTimeout(ExplainOpsError):
+    kind = "explanation_timeout"
+    status = 504
+
+
+class FeedbackConflict(ExplainOpsError):
+    """The same feedback id was sent before with different content."""
+
+    kind = "feedback_conflict"
+    status = 409
+
+
+class ArtifactError(ExplainOpsError):
+    """The model artifact is missing, corrupt or untrusted (a startup error)."""
+
+    kind = "artifact_error"
+    status = 500
+
+
+class StoreError(ExplainOpsError):
+    kind = "store_error"
+    status = 503
+
+
+class ConfigurationError(ExplainOpsError):
+    kind = "configuration_error"
+    status = 500
+
+
+class UnsupportedOperation(ExplainOpsError):
+    """A valid request this configuration cannot answer (e.g. a local explanation from ALE)."""
+
+    kind = "unsupported_operation"
+    status = 400

@@ -1,0 +1,1 @@
+"""Explainer plugins behind one small interface (`base.Explainer`) and an explicit registry."""

@@ -1,0 +1,274 @@
+"""SQL shared by both stores. Written for the common subset of SQLite (>= 3.25) and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from explainops_server.feedback.base import (
+    FeedbackOutcome,
+    FeedbackRecord,
+    FeedbackStore,
+    LabelledExample,
+    PredictionRecord,
+    VersionStats,
+)
+
+CHUNK = 500
+
+INSERT_PREDICTION = """
+INSERT INTO predictions (prediction_id, model_name, model_version, inputs, probabilities, predicted_label,
+                         request_id, explainer, explanation, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (prediction_id) DO NOTHING
+"""
+
+INSERT_FEEDBACK = """
+INSERT INTO feedback (feedback_id, prediction_id, model_name, model_version, label, correct,
+                      explanation_rating, comment, source, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (feedback_id) DO NOTHING
+"""
+
+# Per prediction the latest labelled feedback counts (a later correction replaces an earlier label).
+# `ok` is the explicit `correct` flag, else label == predicted label.
+STATS_LABELLED = """
+WITH latest AS (
+  SELECT f.model_version AS model_version, f.seq AS seq,
+         COALESCE(f.correct, CASE WHEN f.label = p.predicted_label THEN 1 ELSE 0 END) AS ok,
+         ROW_NUMBER() OVER (PARTITION BY f.prediction_id ORDER BY f.seq DESC) AS rn
+  FROM feedback f JOIN predictions p ON p.prediction_id = f.prediction_id
+  WHERE f.model_name = ? AND (f.label IS NOT NULL OR f.correct IS NOT NULL)
+), ranked AS (
+  SELECT model_version, ok, ROW_NUMBER() OVER (PARTITION BY model_version ORDER BY seq DESC) AS r
+  FROM latest WHERE rn = 1
+)
+SELECT model_version, COUNT(*),
+       SUM(CASE WHEN r <= ? THEN 1 ELSE 0 END),
+       SUM(CASE WHEN r <= ? THEN ok ELSE 0 END)
+FROM ranked GROUP BY model_version
+"""
+
+STATS_RATINGS = """
+SELECT model_version, COUNT(*), SUM(explanation_rating) FROM feedback
+WHERE model_name = ? AND explanation_rating IS NOT NULL GROUP BY model_version
+"""
+
+STATS_PREDICTIONS = (
+    "SELECT model_version, COUNT(*) FROM predictions WHERE model_name = ? GROUP BY model_version"
+)
+
+LABELLED_EXAMPLES = """
+WITH latest AS (
+  SELECT f.prediction_id, f.label, f.correct, f.created_at,
+         ROW_NUMBER() OVER (PARTITION BY f.prediction_id ORDER BY f.seq DESC) AS rn
+  FROM feedback f
+  WHERE f.model_name = ? AND (f.label IS NOT NULL OR f.correct = 1)
+)
+SELECT p.prediction_id, p.model_version, p.inputs,
+       COALESCE(l.label, p.predicted_label), l.created_at
+FROM latest l JOIN predictions p ON p.prediction_id = l.prediction_id
+WHERE l.rn = 1
+ORDER BY l.created_at, p.prediction_id
+"""
+
+
+class SqlFeedbackStore(FeedbackStore):
+    """One connection guarded by a lock; subclasses provide the connection and the dialect."""
+
+    placeholder = "?"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @abstractmethod
+    def _transaction(self) -> Any:
+        """Context manager yielding a cursor inside one transaction (commit on success)."""
+
+    def _sql(self, statement: str) -> str:
+        return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._lock, self._transaction() as cursor:
+            yield cursor
+
+    def record_predictions(self, records: list[PredictionRecord]) -> None:
+        if not records:
+            return
+        rows = [
+            (
+                r.prediction_id,
+                r.model_name,
+                r.model_version,
+                json.dumps(r.inputs),
+                json.dumps(r.probabilities),
+                r.predicted_label,
+                r.request_id,
+                r.explainer,
+                None if r.explanation is None else json.dumps(r.explanation),
+                r.created_at,
+            )
+            for r in records
+        ]
+        with self._tx() as cur:
+            cur.executemany(self._sql(INSERT_PREDICTION), rows)
+
+    def _select_in(self, cur: Any, sql_prefix: str, values: list[str]) -> list[tuple]:
+        found: list[tuple] = []
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start : start + CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            cur.execute(self._sql(f"{sql_prefix} IN ({marks})"), chunk)
+            found.extend(cur.fetchall())
+        return found
+
+    def add_feedback(self, records: list[FeedbackRecord], *, atomic: bool) -> list[FeedbackOutcome]:
+        if not records:
+            return []
+        with self._tx() as cur:
+            prediction_ids = sorted({r.prediction_id for r in records})
+            known = {
+                pid: (name, version)
+                for pid, name, version in self._select_in(
+                    cur,
+                    "SELECT prediction_id, model_name, model_version FROM predictions WHERE prediction_id",
+                    prediction_ids,
+                )
+            }
+            existing = {
+                row[0]: FeedbackRecord(
+                    feedback_id=row[0],
+                    prediction_id=row[1],
+                    model_name=row[2],
+                    label=row[3],
+                    correct=None if row[4] is None else bool(row[4]),
+                    explanation_rating=row[5],
+                    comment=row[6],
+                    source=row[7],
+                    created_at=row[8],
+                )
+                for row in self._select_in(
+                    cur,
+                    "SELECT feedback_id, prediction_id, model_name, label, correct, explanation_rating, comment,"
+                    " source, created_at FROM feedback WHERE feedback_id",
+                    sorted({r.feedback_id for r in records}),
+                )
+            }
+            outcomes: list[FeedbackOutcome] = []
+            new_rows: list[tuple] = []
+            for record in records:
+                owner = known.get(record.prediction_id)
+                version = owner[1] if owner else None
+                previous = existing.get(record.feedback_id)
+                if previous is not None:
+                    status = "duplicate" if previous.same_content(record) else "conflict"
+                elif owner is None or owner[0] != record.model_name:
+                    status, version = "unknown_prediction", None
+                else:
+                    status = "created"
+                    existing[record.feedback_id] = record
+                    new_rows.append(
+                        (
+                            record.feedback_id,
+                            record.prediction_id,
+                            record.model_name,
+                            version,
+                            record.label,
+                            None if record.correct is None else int(record.correct),
+                            record.explanation_rating,
+                            record.comment,
+                            record.source,
+                            record.created_at,
+                        )
+                    )
+                outcomes.append(FeedbackOutcome(record.feedback_id, record.prediction_id, status, version))
+            failed = any(o.status in ("unknown_prediction", "conflict") for o in outcomes)
+            if new_rows and not (atomic and failed):
+                cur.executemany(self._sql(INSERT_FEEDBACK), new_rows)
+            return outcomes
+
+    def version_stats(self, model_name: str, window: int) -> list[VersionStats]:
+        stats: dict[str, VersionStats] = {}
+
+        def entry(version: str) -> VersionStats:
+            return stats.setdefault(version, VersionStats(model_version=version))
+
+        with self._tx() as cur:
+            cur.execute(self._sql(STATS_PREDICTIONS), (model_name,))
+            for version, count in cur.fetchall():
+                entry(version).predictions = int(count)
+            cur.execute(self._sql(STATS_LABELLED), (model_name, window, window))
+            for version, labelled, in_window, correct in cur.fetchall():
+                s = entry(version)
+                s.labelled_count, s.window_count, s.correct_in_window = (
+                    int(labelled),
+                    int(in_window),
+                    int(correct),
+                )
+            cur.execute(self._sql(STATS_RATINGS), (model_name,))
+            for version, count, total in cur.fetchall():
+                s = entry(version)
+                s.explanation_ratings, s.rating_sum = int(count), float(total)
+        return sorted(stats.values(), key=lambda s: s.model_version)
+
+    def recent_predictions(self, model_name: str, limit: int) -> list[dict[str, Any]]:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT prediction_id, model_version, inputs, probabilities, predicted_label, request_id,"
+                    " explainer, explanation, created_at FROM predictions WHERE model_name = ?"
+                    " ORDER BY created_at DESC, prediction_id DESC LIMIT ?"
+                ),
+                (model_name, limit),
+            )
+            predictions = [
+                {
+                    "prediction_id": row[0],
+                    "model_version": row[1],
+                    "inputs": json.loads(row[2]),
+                    "probabilities": json.loads(row[3]),
+                    "predicted_label": row[4],
+                    "request_id": row[5],
+                    "explainer": row[6],
+                    "explanation": None if row[7] is None else json.loads(row[7]),
+                    "created_at": row[8],
+                    "feedback": [],
+                }
+                for row in cur.fetchall()
+            ]
+            by_id = {p["prediction_id"]: p for p in predictions}
+            if by_id:
+                rows = self._select_in(
+                    cur,
+                    "SELECT feedback_id, prediction_id, label, correct, explanation_rating, comment, source,"
+                    " created_at FROM feedback WHERE prediction_id",
+                    list(by_id),
+                )
+                for row in sorted(rows, key=lambda r: r[7]):
+                    by_id[row[1]]["feedback"].append(
+                        {
+                            "feedback_id": row[0],
+                            "label": row[2],
+                            "correct": None if row[3] is None else bool(row[3]),
+                            "explanation_rating": row[4],
+                            "comment": row[5],
+                            "source": row[6],
+                            "created_at": row[7],
+                        }
+                    )
+        return predictions
+
+    def labelled_examples(self, model_name: str) -> list[LabelledExample]:
+        with self._tx() as cur:
+            cur.execute(self._sql(LABELLED_EXAMPLES), (model_name,))
+            return [
+                LabelledExample(
+                    row[0], row[1], [float(v) for v in json.loads(row[2])], int(row[3]), float(row[4])
+                )
+                for row in cur.fetchall()
+            ]

@@ -1,0 +1,1 @@
+"""Model plugins: artifact loading and the in-process tabular model."""

@@ -1,0 +1,1 @@
+"""HTTP transport (FastAPI): app factory, routes, auth and the single error mapping."""

@@ -1,0 +1,53 @@
+"""The FastAPI application factory. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from explainops_server.rest.errors import install_error_handlers
+from explainops_server.rest.middleware import RequestGuard
+from explainops_server.rest.routes import router
+from explainops_server.service.dataplane import DataPlane
+from explainops_server.settings import ServerSettings
+
+
+def console_directory() -> Path | None:
+    path = Path(str(files("explainops_server") / "console"))
+    return path if path.is_dir() else None
+
+
+def create_app(settings: ServerSettings, dataplane: DataPlane | None = None) -> FastAPI:
+    """Build the app. Without a `dataplane`, one is built and loaded here (may raise ExplainOpsError)."""
+    if dataplane is None:
+        dataplane = DataPlane(settings)
+        dataplane.load()
+    plane = dataplane
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        plane.close()
+
+    from explainops_server import __version__
+
+    app = FastAPI(
+        title="ExplainOps server",
+        version=__version__,
+        description="KServe V1/V2 predict, Alibi explanations and a durable feedback API for one model.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.dataplane = plane
+    install_error_handlers(app)
+    app.include_router(router)
+    console = console_directory()
+    if console is not None and settings.role == "explainer":
+        app.mount("/console", StaticFiles(directory=console, html=True), name="console")
+    app.add_middleware(RequestGuard, max_body=settings.max_body_bytes)
+    return app

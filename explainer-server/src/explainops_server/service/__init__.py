@@ -1,0 +1,1 @@
+"""Protocol-agnostic data plane: what every route does, without any HTTP framework."""

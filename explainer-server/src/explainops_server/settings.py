@@ -1,0 +1,84 @@
+"""Server settings: every field is an `EXPLAINOPS_*` environment variable and a `serve` flag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ExplainerName = Literal["anchor_tabular", "kernel_shap", "tree_shap", "ale"]
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "explainops"
+
+
+class ServerSettings(BaseSettings):
+    """Configuration of one `explainops-server serve` process."""
+
+    model_config = SettingsConfigDict(env_prefix="EXPLAINOPS_", extra="ignore", protected_namespaces=())
+
+    model_name: str = Field(description="Name the model is served under (route segment).")
+    model_uri: str = Field(description="Version directory of the artifact: a plain path or file:// URI.")
+    model_format: Literal["skops", "joblib"] | None = Field(
+        default=None, description="Artifact format; default: the `format` field of metadata.json."
+    )
+    trust_pickle: bool = Field(
+        default=False, description="Allow joblib/pickle artifacts (runs code on load)."
+    )
+    role: Literal["explainer", "predictor"] = Field(
+        default="explainer",
+        description="explainer: predict + explain + feedback + console; predictor: predict only, nothing recorded.",
+    )
+    explainer: ExplainerName = Field(default="anchor_tabular", description="Explainer used by :explain.")
+    explainer_params: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object of explainer parameters (see README)."
+    )
+    explain_timeout: float = Field(default=30.0, gt=0, description="Seconds before an explanation gives 504.")
+    explain_workers: int = Field(default=2, ge=1, le=64, description="Explanations computed concurrently.")
+    explain_queue: int = Field(
+        default=4, ge=0, le=1024, description="Explanations allowed to wait for a worker before 503."
+    )
+    explain_cache_size: int = Field(default=1024, ge=0, description="Cached explanations (0 disables).")
+    host: str = Field(default="127.0.0.1", description="Interface to bind.")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="HTTP port (0 picks a free one).")
+    feedback_store: str | None = Field(
+        default=None,
+        description="sqlite:///abs/path.db or postgresql://... ; default sqlite under the data dir.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Where the default SQLite store lives."
+    )
+    auth_token: str | None = Field(
+        default=None, description="Bearer token for feedback, listing and admin routes."
+    )
+    auth_token_file: Path | None = Field(default=None, description="File holding the bearer token.")
+    record_flush_ms: int = Field(
+        default=50, ge=1, le=10_000, description="Prediction records reach the store within this many ms."
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
+    )
+    max_batch: int = Field(default=1000, ge=1, description="Most rows per predict/explain or feedback batch.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+
+    @field_validator("explainer_params", mode="before")
+    @classmethod
+    def _parse_params(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        return value
+
+    @model_validator(mode="after")
+    def _read_token_file(self) -> ServerSettings:
+        if self.auth_token is None and self.auth_token_file is not None:
+            self.auth_token = self.auth_token_file.read_text().strip() or None
+        return self
+
+    def feedback_dsn(self) -> str:
+        if self.feedback_store:
+            return self.feedback_store
+        return f"sqlite:///{(self.data_dir / f'{self.model_name}-feedback.db').resolve()}"
