@@ -295,8 +295,6 @@ class Demo:
             enabled=True, trainingDataUri=Path(self.report["train_csv"]).resolve().as_uri(), cooldownSeconds=0
         )
         retraining.setdefault("gate", {}).update(metric="holdoutAccuracy", minImprovement=0.0)
-        # The explainer runs with its server-side defaults: the example's tuning is for a cluster.
-        spec.setdefault("explainer", {}).pop("params", None)
         serving = spec.setdefault("serving", {})
         serving.pop("authTokenSecretRef", None)
         serving.update(replicas=1)

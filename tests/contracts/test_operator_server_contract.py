@@ -1,0 +1,84 @@
+"""The operator and the server agree: every explainer parameter the CRD accepts, once rendered by the
+operator into the sidecar's args, is accepted by the server's explainer registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from explainops_operator.builders import Owner, render_inference_service
+from explainops_operator.spec import parse_spec
+from explainops_server.explainers.registry import build_explainer
+from explainops_server.models.artifact import read_feature_csv, read_metadata
+from explainops_server.models.example import train_example
+from explainops_server.models.tabular import TabularModel
+
+CRD = Path(__file__).resolve().parents[2] / "crds" / "explainops.dev_explainablemodels.yaml"
+OWNER = Owner(name="breast-cancer", namespace="ml", uid="0f4c6f1e-0000-4000-8000-000000000002")
+
+# A valid value for every parameter of every explainer type, in the CRD's spelling.
+PARAMS_BY_TYPE: dict[str, dict[str, Any]] = {
+    "AnchorTabular": {
+        "threshold": 0.9,
+        "coverageSamples": 200,
+        "batchSize": 100,
+        "beamSize": 1,
+        "maxAnchorSize": 3,
+        "discretizerPercentiles": [25, 50, 75],
+    },
+    "KernelShap": {"nsamples": 50, "link": "logit", "backgroundSize": 10},
+    "TreeShap": {"featurePerturbation": "interventional", "backgroundSize": 20},
+    "ALE": {"minBinPoints": 8},
+}
+
+
+def _crd_params() -> set[str]:
+    crd = yaml.safe_load(CRD.read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return set(schema["properties"]["spec"]["properties"]["explainer"]["properties"]["params"]["properties"])
+
+
+def test_every_crd_parameter_is_exercised() -> None:
+    covered = set().union(*(p.keys() for p in PARAMS_BY_TYPE.values()))
+    assert covered == _crd_params()
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[TabularModel, np.ndarray]:
+    root = tmp_path_factory.mktemp("contract")
+    out = train_example(root / "models" / "m", root / "data" / "m", seed=0, n_estimators=5, max_depth=3)
+    model = TabularModel("m", str(out.version_dir))
+    model.load()
+    names = read_metadata(out.version_dir).feature_names
+    background, _ = read_feature_csv(out.version_dir / "background.csv", names)
+    return model, background
+
+
+@pytest.mark.parametrize("explainer_type", sorted(PARAMS_BY_TYPE))
+def test_rendered_explainer_args_are_accepted_by_the_server(
+    explainer_type: str, small_model: tuple[TabularModel, np.ndarray]
+) -> None:
+    spec = {
+        "model": {"storageUri": "file:///models/breast-cancer", "version": "v1"},
+        "explainer": {"type": explainer_type, "params": PARAMS_BY_TYPE[explainer_type]},
+    }
+    isvc = render_inference_service(
+        OWNER, parse_spec(spec), "v1", default_image="ghcr.io/explainops/explainops-server:0.1.0"
+    )
+    sidecar = next(c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "transformer-container")
+    args = sidecar["args"]
+    name = args[args.index("--explainer") + 1]
+    params = json.loads(args[args.index("--explainer-params") + 1])
+    assert len(params) == len(PARAMS_BY_TYPE[explainer_type])
+
+    model, background = small_model
+    explainer = build_explainer(name, model, background, params)
+    if explainer_type == "ALE":
+        assert len(explainer.explain_global()["features"]) == len(model.feature_names)
+    else:
+        assert explainer.explain_row(background[0])["type"]
