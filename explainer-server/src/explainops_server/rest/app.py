@@ -9,8 +9,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from explainops_server.rest.errors import install_error_handlers
+from explainops_server.rest.hot_routes import HotRoutes, hot_path
 from explainops_server.rest.middleware import RequestGuard
 from explainops_server.rest.routes import router
 from explainops_server.service.dataplane import DataPlane
@@ -20,6 +22,22 @@ from explainops_server.settings import ServerSettings
 def console_directory() -> Path | None:
     path = Path(str(files("explainops_server") / "console"))
     return path if path.is_dir() else None
+
+
+class ExplainOpsApp(FastAPI):
+    """FastAPI, except that the request-heavy routes matched by `hot_routes` skip the framework."""
+
+    hot_routes: HotRoutes | None = None
+    hot_app: RequestGuard | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot_routes is not None and self.hot_app is not None:
+            matched = self.hot_routes.match(scope)
+            if matched is not None:
+                scope["explainops.hot_route"] = matched
+                await self.hot_app(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: ServerSettings, dataplane: DataPlane | None = None) -> FastAPI:
@@ -36,7 +54,7 @@ def create_app(settings: ServerSettings, dataplane: DataPlane | None = None) -> 
 
     from explainops_server import __version__
 
-    app = FastAPI(
+    app = ExplainOpsApp(
         title="ExplainOps server",
         version=__version__,
         description="KServe V1/V2 predict, Alibi explanations and a durable feedback API for one model.",
@@ -50,4 +68,5 @@ def create_app(settings: ServerSettings, dataplane: DataPlane | None = None) -> 
     if console is not None and settings.role == "explainer":
         app.mount("/console", StaticFiles(directory=console, html=True), name="console")
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes)
+    app.hot_routes, app.hot_app = hot_path(plane, settings.auth_token, settings.max_body_bytes)
     return app

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from explainops_server.errors import ExplainOpsError
-from explainops_server.rest.responses import error_response, from_error
+from explainops_server.rest.responses import JsonResponse, error_response, from_error
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,16 @@ def _location(loc: tuple) -> str:
     return text
 
 
+def validation_error_response(errors: Sequence[Any]) -> JsonResponse:
+    """400 for a body that is not JSON, else 422 naming each invalid field (pydantic error dicts)."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response("malformed_request", "request body is not valid JSON", 400)
+    detail = "; ".join(
+        f"{_location(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in errors[:10]
+    )
+    return error_response("invalid_input", detail, 422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ExplainOpsError)
     async def _explainops_error(_: Request, exc: ExplainOpsError):
@@ -31,13 +43,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError):
-        errors = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response("malformed_request", "request body is not valid JSON", 400)
-        detail = "; ".join(
-            f"{_location(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in errors[:10]
-        )
-        return error_response("invalid_input", detail, 422)
+        return validation_error_response(exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException):

@@ -121,10 +121,14 @@ async def v2_model_ready(name: str, request: Request) -> Response:
     openapi_extra={"requestBody": V1_REQUEST},
 )
 async def v1_predict(name: str, request: Request) -> Response:
-    dp = plane(request)
+    return v1_predict_response(plane(request), name, await request.body(), request.state.request_id)
+
+
+def v1_predict_response(dp: DataPlane, name: str, body: bytes, request_id: str) -> JsonResponse:
+    """Shared by the route above and `hot_routes` (which serves it without the router)."""
     dp.check_model(name)
-    rows = dp.validate(v1_instances(parse_json(await request.body())))
-    result = dp.predict(rows, request.state.request_id)
+    rows = dp.validate(v1_instances(parse_json(body)))
+    result = dp.predict(rows, request_id)
     return JsonResponse(
         {
             "predictions": result.labels,
@@ -212,11 +216,15 @@ async def v2_infer(name: str, request: Request) -> Response:
     openapi_extra={"requestBody": V1_REQUEST},
 )
 async def v1_explain(name: str, request: Request) -> Response:
-    dp = plane(request)
+    return await v1_explain_response(plane(request), name, await request.body(), request.state.request_id)
+
+
+async def v1_explain_response(dp: DataPlane, name: str, body: bytes, request_id: str) -> JsonResponse:
+    """Shared by the route above and `hot_routes`."""
     dp.check_model(name)
     dp.require_explainer_role("explain")
-    rows = dp.validate(v1_instances(parse_json(await request.body())))
-    result = await dp.explain(rows, request.state.request_id)
+    rows = dp.validate(v1_instances(parse_json(body)))
+    result = await dp.explain(rows, request_id)
     return JsonResponse(
         {
             "explanations": result.explanations,
@@ -237,7 +245,15 @@ async def ale(name: str, request: Request) -> Response:
 
 # ---- feedback ------------------------------------------------------------------------------------
 def _feedback_input(item: FeedbackIn) -> FeedbackInput:
-    return FeedbackInput(**item.model_dump())
+    return FeedbackInput(
+        prediction_id=item.prediction_id,
+        feedback_id=item.feedback_id,
+        label=item.label,
+        correct=item.correct,
+        explanation_rating=item.explanation_rating,
+        comment=item.comment,
+        source=item.source,
+    )
 
 
 @router.post(
@@ -248,7 +264,11 @@ def _feedback_input(item: FeedbackIn) -> FeedbackInput:
     dependencies=authorised,
 )
 async def feedback(name: str, body: FeedbackIn, request: Request) -> Response:
-    dp = plane(request)
+    return await feedback_response(plane(request), name, body)
+
+
+async def feedback_response(dp: DataPlane, name: str, body: FeedbackIn) -> JsonResponse:
+    """Shared by the route above and `hot_routes`; returns once the record is committed."""
     dp.check_model(name)
     (outcome,) = await dp.add_feedback([_feedback_input(body)], batch=False)
     return JsonResponse(
@@ -269,7 +289,11 @@ async def feedback(name: str, body: FeedbackIn, request: Request) -> Response:
     dependencies=authorised,
 )
 async def feedback_batch(name: str, body: FeedbackBatchIn, request: Request) -> Response:
-    dp = plane(request)
+    return await feedback_batch_response(plane(request), name, body)
+
+
+async def feedback_batch_response(dp: DataPlane, name: str, body: FeedbackBatchIn) -> JsonResponse:
+    """Shared by the route above and `hot_routes`; all or nothing, returns once committed."""
     dp.check_model(name)
     outcomes = await dp.add_feedback([_feedback_input(r) for r in body.records], batch=True)
     results = [

@@ -298,8 +298,10 @@ class DataPlane:
                 f"{field.format(i)}.feedback_id={outcomes[i].feedback_id!r}" for i in conflicts[:5]
             )
             raise FeedbackConflict(f"feedback id already used with different content: {where}")
-        for outcome in outcomes:
-            self.metrics.feedback.labels(self.model.name, outcome.status).inc()
+        created = sum(o.status == "created" for o in outcomes)
+        for status, count in (("created", created), ("duplicate", len(outcomes) - created)):
+            if count:  # once per status, not per record: a batch holds up to max_batch records
+                self.metrics.feedback.labels(self.model.name, status).inc(count)
         return outcomes
 
     # ---- stats and listing ---------------------------------------------------------------------
