@@ -172,23 +172,41 @@ class DataPlane:
         version = self.model.version
         self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
         if self.recorder is not None:
-            now = time.time()
             self.recorder.submit(
-                [
-                    PredictionRecord(
-                        prediction_id=ids[i],
-                        model_name=self.model.name,
-                        model_version=version,
-                        inputs=rows[i].tolist(),
-                        probabilities=probabilities[i].tolist(),
-                        predicted_label=int(labels[i]),
-                        created_at=now,
-                        request_id=request_id,
-                    )
-                    for i in range(len(rows))
-                ]
+                self._prediction_records(rows, probabilities, labels, ids, version, request_id)
             )
         return Prediction(probabilities, labels, ids, version)
+
+    def _prediction_records(
+        self,
+        rows: np.ndarray,
+        probabilities: np.ndarray,
+        labels: np.ndarray,
+        ids: list[str],
+        version: str,
+        request_id: str | None,
+        explainer: Explainer | None = None,
+        explanations: list[dict[str, Any]] | None = None,
+    ) -> list[PredictionRecord]:
+        """One audit record per predicted row; explained rows also carry their explanation's summary."""
+        now = time.time()
+        return [
+            PredictionRecord(
+                prediction_id=ids[i],
+                model_name=self.model.name,
+                model_version=version,
+                inputs=rows[i].tolist(),
+                probabilities=probabilities[i].tolist(),
+                predicted_label=int(labels[i]),
+                created_at=now,
+                request_id=request_id,
+                explainer=explainer.name if explainer is not None else None,
+                explanation=explainer.summarise(explanations[i])
+                if explainer is not None and explanations is not None
+                else None,
+            )
+            for i in range(len(rows))
+        ]
 
     # ---- explain -------------------------------------------------------------------------------
     def _explain_rows(self, explainer: Explainer, rows: np.ndarray, keys: list[Any]) -> list[dict[str, Any]]:
@@ -229,23 +247,10 @@ class DataPlane:
         probabilities = self.model.predict_proba(rows)
         labels = np.argmax(probabilities, axis=1)
         ids = [new_id() for _ in range(len(rows))]
-        now = time.time()
         self.recorder.submit(
-            [
-                PredictionRecord(
-                    prediction_id=ids[i],
-                    model_name=self.model.name,
-                    model_version=version,
-                    inputs=rows[i].tolist(),
-                    probabilities=probabilities[i].tolist(),
-                    predicted_label=int(labels[i]),
-                    created_at=now,
-                    request_id=request_id,
-                    explainer=explainer.name,
-                    explanation=explainer.summarise(explanations[i]),
-                )
-                for i in range(len(rows))
-            ]
+            self._prediction_records(
+                rows, probabilities, labels, ids, version, request_id, explainer, explanations
+            )
         )
         self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
         return Explanations(explanations, ids, version, explainer.name, cached_flags)
