@@ -3,8 +3,6 @@ operator as a child process (so a test can SIGKILL it), and the trainer run with
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +16,8 @@ import httpx
 import numpy as np
 import pytest
 from retraining_scenario import MODEL_NAME, World, drift
+
+from explainops_devtools.child_process import ChildProcess
 
 VENV_BIN = Path(sys.executable).parent
 WAIT_SECONDS = 30.0
@@ -107,44 +107,18 @@ class ThreadedServer:
 # --------------------------------------------------------------------------- the operator
 
 
-class OperatorProcess:
+class OperatorProcess(ChildProcess):
     """`python -m explainops_operator -n NS` as a child process: started, SIGKILLed, restarted."""
 
     def __init__(self, namespace: str, kubeconfig: Path, log_path: Path) -> None:
+        super().__init__(
+            log_path, {"KUBECONFIG": str(kubeconfig), "EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS": "1"}
+        )
         self.namespace = namespace
-        self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "KUBECONFIG": str(kubeconfig),
-            "EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS": "1",
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OperatorProcess:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "explainops_operator", "-n", self.namespace, "--verbose"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-            )
+        self.spawn([sys.executable, "-m", "explainops_operator", "-n", self.namespace, "--verbose"])
         return self
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 # --------------------------------------------------------------------------- the trainer

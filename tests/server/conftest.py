@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -18,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
+from explainops_devtools.child_process import ChildProcess
 from explainops_server.models.artifact import read_feature_csv
 from explainops_server.models.example import train_example
 
@@ -160,18 +158,15 @@ def client(server: ThreadedServer) -> Iterator[httpx.Client]:
         yield http
 
 
-class ServerProcess:
+class ServerProcess(ChildProcess):
     """`explainops-server serve` as a child process (for restarts and SIGKILL)."""
 
     def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        super().__init__(log_path, env)
         self.args = args
-        self.log_path = log_path
-        self.env = {**os.environ, **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, port: int, timeout: float = 240) -> str:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        proc = self.spawn(
             [
                 str(VENV_BIN / "explainops-server"),
                 "serve",
@@ -180,18 +175,13 @@ class ServerProcess:
                 str(port),
                 "--host",
                 "127.0.0.1",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
+            ]
         )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
-                )
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}: {self.log()[-2000:]}")
             try:
                 if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
                     return url
@@ -199,16 +189,3 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError("server did not become ready")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
