@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON      ?= python3.11
+PYTHON      ?= python3.13
 VENV        ?= .venv
 BIN         := $(VENV)/bin
 PY          := $(BIN)/python
@@ -36,7 +36,8 @@ install: $(BIN)/.installed ## Build .venv from requirements.lock and install the
 
 .PHONY: lock
 lock: ## Recompile requirements.lock from requirements.in (needs the network to PyPI).
-	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.13 \
+	  --python-platform x86_64-manylinux_2_28 --only-binary :all: -o requirements.lock
 
 .PHONY: lint
 lint: install ## Ruff plus import-linter layer contracts.
