@@ -115,5 +115,6 @@ class AlibiAle(AleKind):
             [np.asarray(v) for v in data["feature_values"]],
             [np.asarray(v) for v in data["ale_values"]],
             [np.asarray(v) for v in data["ale0"]],
-            np.asarray(data["constant_value"]).reshape(-1),
+            # alibi's constant_value is one number over all classes; the shared shape has one per class
+            self.model.predict_proba(background).mean(axis=0),
         )
