@@ -16,11 +16,21 @@ import numpy as np
 
 from explainops_server.explainers.kinds import AleKind
 
+QUANTILE_METHOD = "linear"
+
+def interval_counts(column: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Rows per interval (z_{k-1}, z_k], the lowest edge counted in the first interval."""
+    k = np.clip(np.searchsorted(edges, column, side="left"), 1, max(1, len(edges) - 1))
+    return np.bincount(k - 1, minlength=max(1, len(edges) - 1))
+
 
 def grid(column: np.ndarray, min_bin_points: int) -> np.ndarray:
-    """Interval edges: data quantiles, at most len/min_bin_points intervals, no repeats."""
-    bins = max(1, len(column) // min_bin_points)
-    return np.unique(np.quantile(column, np.linspace(0.0, 1.0, bins + 1), method="lower"))
+    """Interval edges at data quantiles: the most intervals that each hold at least `min_bin_points` rows."""
+    for bins in range(max(1, len(column) // min_bin_points), 0, -1):
+        edges = np.unique(np.quantile(column, np.linspace(0.0, 1.0, bins + 1), method=QUANTILE_METHOD))
+        if len(edges) < 2 or interval_counts(column, edges).min() >= min_bin_points:
+            return edges
+    return edges
 
 
 def ale_curve(

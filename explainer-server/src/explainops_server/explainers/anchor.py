@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from explainops_server.explainers.anchor_search import AnchorSearch, Discretiser
+from explainops_server.explainers.anchor_search import AnchorSearch, Discretiser, describe
 from explainops_server.explainers.kinds import AnchorKind
 
 
@@ -38,8 +38,7 @@ class AnchorTabularExplainer(AnchorKind):
         )
 
     def anchor(self, row: np.ndarray) -> tuple[list[str], float, float]:
-        result = self.search(row).run()
-        names = self.model.feature_names
-        bins = self._discretiser.bins(row.reshape(1, -1))[0]
-        predicates = [self._discretiser.describe(j, int(bins[j]), names[j]) for j in result.anchor]
-        return predicates, result.precision, result.coverage
+        search = self.search(row)
+        result = search.run()
+        chosen = [search.predicates[p] for p in result.anchor]
+        return describe(chosen, self.model.feature_names), result.precision, result.coverage

@@ -1,7 +1,9 @@
 """Anchors, written from Ribeiro, Singh & Guestrin, "Anchors: High-Precision Model-Agnostic
 Explanations" (AAAI 2018), sections 3.1-3.2 and Algorithm 2.
 
-An anchor A is a set of predicates "feature j lies in the same discretised interval as x". Its precision
+An anchor A is a set of predicates on features cut at percentiles of the background, each one true for x:
+"feature <= cut" for a cut at or above x's interval, "feature > cut" for one below it (so that an anchor
+may name a feature's interval, or everything on one side of a cut, as in the paper's tabular anchors). Its precision
 is the rate at which the model keeps x's prediction on samples z ~ D(z | A), its coverage the share of
 the data on which A holds. D(z | A) is the background data conditioned on A: rows drawn from those on
 which A holds, so the features A leaves free keep their correlation with the ones it fixes. The search is a beam search: each round extends every anchor of the beam by
@@ -49,7 +51,7 @@ def kl_bounds(mean: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 @dataclass
 class Discretiser:
-    """Cuts every feature at percentiles of the background; interval b is (cut[b-1], cut[b]]."""
+    """Cuts every feature at percentiles of the background."""
 
     cuts: list[np.ndarray]
 
@@ -57,16 +59,44 @@ class Discretiser:
     def fit(cls, background: np.ndarray, percentiles: tuple[int, ...]) -> Discretiser:
         return cls([np.unique(np.percentile(background[:, j], percentiles)) for j in range(background.shape[1])])
 
-    def bins(self, x: np.ndarray) -> np.ndarray:
-        return np.stack([np.searchsorted(c, x[:, j], side="left") for j, c in enumerate(self.cuts)], axis=1)
+    def predicates(self, x: np.ndarray) -> list[Predicate]:
+        """Every predicate that holds for x: (feature, is_upper_bound, cut value)."""
+        out = []
+        for j, cuts in enumerate(self.cuts):
+            out.extend((j, bool(x[j] <= c), float(c)) for c in cuts)
+        return out
 
-    def describe(self, j: int, b: int, name: str) -> str:
-        cuts = self.cuts[j]
-        if b == 0:
-            return f"{name} <= {cuts[0]:.4g}"
-        if b >= len(cuts):
-            return f"{name} > {cuts[-1]:.4g}"
-        return f"{cuts[b - 1]:.4g} < {name} <= {cuts[b]:.4g}"
+
+Predicate = tuple[int, bool, float]  # (feature, True: feature <= value / False: feature > value, value)
+
+
+def holds(predicates: list[Predicate], rows: np.ndarray) -> np.ndarray:
+    """[row, predicate]: whether each predicate holds on each row."""
+    out = np.empty((len(rows), len(predicates)), dtype=bool)
+    for i, (j, upper, value) in enumerate(predicates):
+        out[:, i] = rows[:, j] <= value if upper else rows[:, j] > value
+    return out
+
+
+def describe(predicates: list[Predicate], names: list[str]) -> list[str]:
+    """The anchor as text, one condition per feature: 'a < f <= b', 'f <= b' or 'f > a'."""
+    bounds: dict[int, list[float | None]] = {}
+    for j, upper, value in predicates:
+        low, high = bounds.setdefault(j, [None, None])
+        if upper:
+            bounds[j][1] = value if high is None else min(high, value)
+        else:
+            bounds[j][0] = value if low is None else max(low, value)
+    text = []
+    for j in sorted(bounds):
+        low, high = bounds[j]
+        if low is not None and high is not None:
+            text.append(f"{low:.4g} < {names[j]} <= {high:.4g}")
+        elif high is not None:
+            text.append(f"{names[j]} <= {high:.4g}")
+        else:
+            text.append(f"{names[j]} > {low:.4g}")
+    return text
 
 
 @dataclass
@@ -113,12 +143,12 @@ class AnchorSearch:
         self.predict, self.background, self.rng = predict, background, rng
         self.threshold, self.delta, self.tau = threshold, delta, tau
         self.batch_size, self.beam_size = batch_size, beam_size
-        self.max_size = min(max_anchor_size or x.size, x.size)
+        self.max_size = min(max_anchor_size or x.size, x.size)  # at most two bounds per feature, in practice one
         self.target = int(predict(x.reshape(1, -1))[0])
-        bg_bins = discretiser.bins(background)
-        x_bins = discretiser.bins(x.reshape(1, -1))[0]
-        self.n_features = x.size
-        self.background_hits = bg_bins == x_bins  # [row, feature]: the row is in x's interval
+        self.predicates = discretiser.predicates(x)
+        # two bounds of one kind on one feature are redundant: the tighter implies the other
+        self._kind = [(j, upper) for j, upper, _ in self.predicates]
+        self.background_hits = holds(self.predicates, background)  # [row, predicate]
         self._support: dict[Anchor, np.ndarray] = {}
         drawn = rng.integers(0, len(background), size=coverage_samples)
         self.coverage_hits = self.background_hits[drawn]  # [coverage_samples, feature]
@@ -192,7 +222,12 @@ class AnchorSearch:
         beam: list[Anchor] = [()]
         for _ in range(self.max_size):
             floor = best.coverage if best is not None else -1.0
-            extended = {tuple(sorted((*a, j))) for a in beam for j in range(self.n_features) if j not in a}
+            extended = {
+                tuple(sorted((*a, p)))
+                for a in beam
+                for p in range(len(self.predicates))
+                if all(self._kind[q] != self._kind[p] for q in a)
+            }
             # an anchor with no background row to sample from has no estimable precision
             candidates = [c for c in sorted(extended) if self.coverage(c) > floor and self.support(c).size]
             if not candidates:
