@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from explainops_server.errors import ExplainOpsError
+from explainops_server.errors import ConfigurationError, ExplainOpsError
 from explainops_server.settings import ServerSettings
 
 EXIT_CONFIG = 2
@@ -85,6 +85,9 @@ def serve(settings: ServerSettings) -> int:
     dataplane = DataPlane(settings)
     try:
         dataplane.load()
+    except ConfigurationError as exc:  # e.g. the alibi backend asked of an image without alibi
+        dataplane.close()
+        return _fail(f"invalid settings: {exc.detail}", EXIT_CONFIG)
     except ExplainOpsError as exc:
         dataplane.close()
         return _fail(f"cannot start: {exc.detail}", EXIT_STARTUP)

@@ -15,6 +15,8 @@ PLURAL = "explainablemodels"
 KIND = "ExplainableModel"
 
 EXPLAINER_TYPES = ("AnchorTabular", "KernelShap", "TreeShap", "ALE")
+# explainops: the project's own backend (the default); alibi: alibi 0.9.6 (BSL 1.1), its own image flavour.
+EXPLAINER_BACKENDS = ("explainops", "alibi")
 MODEL_FORMATS = ("skops", "joblib")
 FEEDBACK_STORES = ("sqlite", "postgres")
 GATE_METRICS = ("holdoutAccuracy", "feedbackAccuracy")
@@ -54,6 +56,7 @@ class ModelSpec:
 @dataclass(frozen=True)
 class ExplainerSpec:
     type: str
+    backend: str = "explainops"
     params: Mapping[str, Any] = field(default_factory=dict)
     timeout_seconds: int = 30
     workers: int = 2

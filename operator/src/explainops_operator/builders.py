@@ -45,6 +45,8 @@ EXPLAINER_NAMES = {
     "TreeShap": "tree_shap",
     "ALE": "ale",
 }
+# The server image flavour of each explainer backend: a tag suffix on the operator's default image.
+IMAGE_FLAVOUR_SUFFIX = {"explainops": "", "alibi": "-alibi"}
 EXPLAINER_PARAM_NAMES = {
     "threshold": "threshold",
     "coverageSamples": "coverage_samples",
@@ -214,6 +216,8 @@ def explainer_args(name: str, spec: ExplainableModelSpec, version: str) -> list[
         *_model_args(name, spec, version),
         "--explainer",
         EXPLAINER_NAMES[explainer.type],
+        "--explainer-backend",
+        explainer.backend,
         "--explainer-params",
         json.dumps(explainer_params(explainer), sort_keys=True, separators=(",", ":")),
         "--explain-timeout",
@@ -287,7 +291,7 @@ def render_inference_service(
 ) -> dict[str, Any]:
     """The InferenceService for one ExplainableModel serving `version` (see `spec.served_version`)."""
     name = inference_service_name(owner.name)
-    image = spec.serving.image or default_image
+    image = spec.serving.image or default_image + IMAGE_FLAVOUR_SUFFIX[spec.explainer.backend]
     storage = model_storage(spec.model.storage_uri)
     container_resources = spec.serving.resources.as_dict  # a fresh dict per container
     labels = {**model_labels(owner.name), LABEL_MODEL_VERSION: version}

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from explainops_operator.api import (
+    EXPLAINER_BACKENDS,
     EXPLAINER_PARAM_TYPES,
     EXPLAINER_TYPES,
     FEEDBACK_STORES,
@@ -191,6 +192,7 @@ def _parse_explainer(spec: Mapping[str, Any]) -> ExplainerSpec:
     cache = _section(section, "cache", path)
     return ExplainerSpec(
         type=explainer_type,
+        backend=_string(section, "backend", path, default="explainops", choices=EXPLAINER_BACKENDS) or "explainops",
         params=params,
         timeout_seconds=_integer(section, "timeoutSeconds", path, default=30, minimum=1, maximum=3600) or 30,
         workers=_integer(section, "workers", path, default=2, minimum=1, maximum=64) or 2,
