@@ -116,7 +116,7 @@ demo: install k8s-bins ## The whole loop on one machine: cluster, operator, mode
 	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" $(PY) -m explainops_devtools.demo $(DEMO_ARGS)
 
 .PHONY: bench
-bench: install k8s-bins ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
+bench: install install-alibi k8s-bins ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
 	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" bash bench/run_all.sh
 
 .PHONY: images

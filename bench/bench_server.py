@@ -2,7 +2,8 @@
 """Benchmark of explainops-server against stock KServe 0.20 and stock alibi, measured in the same run.
 
 Not a test: it prints ratios against the baseline. Everything runs on 127.0.0.1 and every loop is
-bounded. Usage: `.venv/bin/python bench/bench_server.py [--quick]`.
+bounded. The baselines need kserve 0.20 and alibi 0.9.6, so this script runs in .venv-alibi and starts
+our server from the default venv: `.venv-alibi/bin/python bench/bench_server.py --ours-bin .venv/bin [--quick]`.
 
 Baselines:
 - stock `kserve.ModelServer` (subclassed only to bind 127.0.0.1, gRPC off) serving the same
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+VENV_BIN = Path(sys.executable).parent  # where `explainops-server` is started from (--ours-bin)
 MODEL = "breast-cancer"
 
 
@@ -295,7 +296,11 @@ def main() -> int:
     parser.add_argument("--stock-server", nargs=2, metavar=("VERSION_DIR", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--ours-bin", type=Path, help="bin/ of the venv whose explainops-server is measured")
     args = parser.parse_args()
+    if args.ours_bin:
+        global VENV_BIN
+        VENV_BIN = args.ours_bin.resolve()
     if args.stock_server:
         run_stock_server(args.stock_server[0], int(args.stock_server[1]))
         return 0
