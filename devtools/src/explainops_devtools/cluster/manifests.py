@@ -103,6 +103,7 @@ def kserve_config(doc: dict[str, Any]) -> dict[str, Any]:
     data["deploy"] = json.dumps(deploy)
     ingress = json.loads(data["ingress"])
     ingress["disableIngressCreation"] = True
+    ingress["disableIstioVirtualHost"] = True
     data["ingress"] = json.dumps(ingress)
     return doc
 
