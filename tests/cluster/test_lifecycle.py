@@ -19,8 +19,8 @@ pytestmark = [
 
 
 def _run_a_pod(cluster: Any) -> None:
-    from conftest import run_pod
     from kubernetes.client import CoreV1Api
+    from node_helpers import run_pod
 
     with cluster.api_client() as client:
         CoreV1Api(client).create_namespace({"metadata": {"name": "lifecycle"}})

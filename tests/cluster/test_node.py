@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import MODEL_NAME, SERVER_IMAGE, predict_body, run_pod, server_container, wait_until
+from node_helpers import MODEL_NAME, SERVER_IMAGE, predict_body, run_pod, server_container, wait_until
 
 pytestmark = pytest.mark.cluster
 

@@ -1,6 +1,6 @@
 """pytest fixtures for the real single-node cluster (auto-loaded via the pytest11 entry point).
 
-Fixtures: ``cluster`` (session; ``control_plane`` is the same object), ``kube_api`` (session),
+Fixtures: ``local_cluster`` (session; ``control_plane`` is the same object), ``kube_api`` (session),
 ``kubeconfig_path`` (session), ``namespace`` (per test). A test using one of them is marked ``cluster``.
 
 The session starts the local node (etcd, API server, controller-manager, scheduler, containerd,
@@ -22,7 +22,7 @@ import pytest
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-CLUSTER_FIXTURES = frozenset({"cluster", "control_plane", "kube_api", "namespace", "kubeconfig_path"})
+CLUSTER_FIXTURES = frozenset({"local_cluster", "control_plane", "kube_api", "namespace", "kubeconfig_path"})
 TEST_NAMESPACE_LABEL = "explainops.dev/test-namespace"
 
 
@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Any]:
+def local_cluster() -> Iterator[Any]:
     """The session's cluster, with KUBECONFIG pointing at it for the whole session."""
     from explainops_devtools.cluster.cluster import Cluster
     from explainops_devtools.cluster.errors import ClusterError
@@ -65,16 +65,16 @@ def cluster() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def control_plane(cluster: Any) -> Any:
+def control_plane(local_cluster: Any) -> Any:
     """The same cluster, under the name the API-level tests use."""
-    return cluster
+    return local_cluster
 
 
 @pytest.fixture(scope="session")
-def kube_api(cluster: Any) -> Iterator[ApiClient]:
+def kube_api(local_cluster: Any) -> Iterator[ApiClient]:
     """A kubernetes.client.ApiClient for the session's cluster (verified to be that one)."""
-    client = cluster.api_client()
-    cluster.verify(client)
+    client = local_cluster.api_client()
+    local_cluster.verify(client)
     try:
         yield client
     finally:
@@ -82,8 +82,8 @@ def kube_api(cluster: Any) -> Iterator[ApiClient]:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig_path(cluster: Any) -> Path:
-    return Path(cluster.kubeconfig_path)
+def kubeconfig_path(local_cluster: Any) -> Path:
+    return Path(local_cluster.kubeconfig_path)
 
 
 def _namespace_name(test_name: str) -> str:
@@ -92,12 +92,12 @@ def _namespace_name(test_name: str) -> str:
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest, cluster: Any, kube_api: ApiClient) -> Iterator[str]:
+def namespace(request: pytest.FixtureRequest, local_cluster: Any, kube_api: ApiClient) -> Iterator[str]:
     """A fresh namespace for this test, deleted afterwards (without waiting for it to go)."""
     from kubernetes.client import CoreV1Api
     from kubernetes.client.exceptions import ApiException
 
-    cluster.verify(kube_api)  # never create or delete namespaces anywhere else
+    local_cluster.verify(kube_api)  # never create or delete namespaces anywhere else
     core = CoreV1Api(kube_api)
     name = _namespace_name(request.node.name)
     core.create_namespace({"metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "true"}}})
