@@ -40,6 +40,8 @@ import httpx
 import numpy as np
 import yaml
 
+from explainops_devtools.example_volume import SERVER_IMAGE, create_model_volume
+
 T = TypeVar("T")
 
 GROUP, VERSION, PLURAL = "explainops.dev", "v1alpha1", "explainablemodels"
@@ -47,7 +49,6 @@ MODEL_NAME = "breast-cancer"
 NAMESPACE = "explainops-demo"
 OPERATOR_NAMESPACE = "explainops-system"
 MODEL_CLAIM = "models"
-SERVER_IMAGE = os.environ.get("EXPLAINOPS_SERVER_IMAGE", "ghcr.io/explainops/explainops-server:0.1.0")
 SIZE_SCALE = 1.8  # the drift: a new device reports radius, perimeter and area 1.8x larger
 CLEAN_FEEDBACK_ROWS = 40
 DRIFT_FEEDBACK_ROWS = 160
@@ -200,6 +201,16 @@ class Demo:
             raise DemoError(f"helm install failed: {done.stderr.strip()}")
         note(f"helm release explainops in {OPERATOR_NAMESPACE}: operator pod {self.pod_names(OPERATOR_NAMESPACE)}")
 
+    def images(self) -> list[str]:
+        """Every image the node's pods run, with its size on the node."""
+        from kubernetes import client as k8s
+
+        (node,) = k8s.CoreV1Api(self.api).list_node().items[:1]
+        used = {c.image for ns in (NAMESPACE, OPERATOR_NAMESPACE)
+                for p in k8s.CoreV1Api(self.api).list_namespaced_pod(ns).items for c in p.spec.containers}
+        sizes = {name: image.size_bytes for image in node.status.images or [] for name in image.names or []}
+        return [f"{name} ({sizes[name] / 2**20:.0f} MiB)" if name in sizes else name for name in sorted(used)]
+
     def pod_names(self, namespace: str, selector: str | None = None) -> list[str]:
         from kubernetes import client as k8s
 
@@ -214,42 +225,16 @@ class Demo:
     def train_model(self) -> Data:
         """v1 trained inside the cluster by a setup Job, onto the model volume; the same data on the host
         (the example is deterministic), so the scenario below can send rows and labels."""
-        from kubernetes import client as k8s
-
         from explainops_server.models.example import train_example
 
-        core, batch = k8s.CoreV1Api(self.api), k8s.BatchV1Api(self.api)
-        core.create_namespaced_persistent_volume_claim(NAMESPACE, {
-            "metadata": {"name": MODEL_CLAIM},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-        })
-        script = (
-            "import os; from explainops_server.models.example import train_example; "
-            f"train_example('/mnt/models/{MODEL_NAME}', '/mnt/models/data/{MODEL_NAME}', name='{MODEL_NAME}'); "
-            "[os.chown(os.path.join(d, f), 10001, 10001) for d, ds, fs in os.walk('/mnt/models') for f in ds + fs]; "
-            "os.chown('/mnt/models', 10001, 10001)"
-        )
-        batch.create_namespaced_job(NAMESPACE, {
-            "metadata": {"name": "train-v1"},
-            "spec": {"backoffLimit": 0, "template": {"spec": {
-                "restartPolicy": "Never",
-                "containers": [{
-                    "name": "train", "image": SERVER_IMAGE, "imagePullPolicy": "IfNotPresent",
-                    "command": ["python3", "-c", script],
-                    # Root only to hand the fresh volume to the server's UID: not every provisioner
-                    # honours fsGroup (host-path volumes do not).
-                    "securityContext": {"runAsUser": 0, "allowPrivilegeEscalation": False,
-                                        "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}},
-                    "volumeMounts": [{"name": "models", "mountPath": "/mnt/models"}],
-                }],
-                "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": MODEL_CLAIM}}],
-            }}},
-        })
-        wait_for("the setup Job that trains v1", lambda: (batch.read_namespaced_job("train-v1", NAMESPACE).status.succeeded or 0) >= 1,
-                 self.timeout(240), on_timeout=self.diagnostics)
+        try:
+            create_model_volume(self.api, NAMESPACE, claim=MODEL_CLAIM, model_name=MODEL_NAME,
+                                timeout=self.timeout(240))
+        except (RuntimeError, TimeoutError) as exc:
+            raise DemoError(f"{exc}\n{self.diagnostics()}") from exc
         outputs = train_example(self.workdir / "models" / MODEL_NAME, self.workdir / "data" / MODEL_NAME, name=MODEL_NAME)
         meta = json.loads((outputs.version_dir / "metadata.json").read_text())
-        note(f"pvc://{MODEL_CLAIM}/{MODEL_NAME}/v1 written by Job train-v1; the same split on the host")
+        note(f"pvc://{MODEL_CLAIM}/{MODEL_NAME}/v1 written by the setup Job; the same split on the host")
         train_x, train_y = read_csv(outputs.train_csv, meta["feature_names"])
         holdout_x, holdout_y = read_csv(outputs.holdout_csv, meta["feature_names"])
         return Data(meta["feature_names"], meta["class_names"], train_x, train_y, holdout_x, holdout_y)
@@ -426,6 +411,7 @@ class Demo:
             isvc = self.isvc()
             self.report["kserve_status"] = {c["type"]: c["status"] for c in isvc["status"].get("conditions", [])}
             self.report["pods_v1"] = self.pod_names(NAMESPACE, f"serving.kserve.io/inferenceservice={MODEL_NAME}")
+            self.report["images"] = self.images()
             note(f"Ready by KServe's status {self.report['kserve_status']}")
             note(f"{self.isvc_address()} (reached from here as {self.url}) serves {self.report['first_version']}")
             note("pods: " + ", ".join(self.report["pods_v1"]))
@@ -564,7 +550,12 @@ def format_report(report: dict[str, Any]) -> str:
         else "feedback at trigger        n/a"
     )
     if report.get("promotion_seconds") is not None:
-        lines.append(f"threshold -> promotion     {report['promotion_seconds']:.0f} s")
+        lines.append(f"threshold -> promotion     {report['promotion_seconds']:.0f} s (Job pod, gate, new pods Ready)")
+    lines.append(f"KServe status              {json.dumps(report.get('kserve_status'))}")
+    lines.append(f"pods serving v1            {', '.join(report.get('pods_v1') or [])}")
+    lines.append(f"pods serving v2            {', '.join(report.get('pods_v2') or [])}")
+    lines.append(f"jobs                       {', '.join(report.get('jobs') or [])}")
+    lines.append(f"images                     {', '.join(report.get('images') or [])}")
     if last.get("metrics"):
         lines.append(f"gate metrics               {json.dumps(last['metrics'], sort_keys=True)}")
     for entry in history:
