@@ -177,7 +177,7 @@ def wait_crds_established(api_client: ApiClient, names: Iterable[str], timeout_s
             time.sleep(0.3)
 
 
-def install_crds(api_client: ApiClient, crds: list[dict[str, Any]], timeout_seconds: float) -> list[str]:
+def install_crds(api_client: ApiClient, crds: list[dict[str, Any]], timeout_seconds: float = 60.0) -> list[str]:
     for crd in crds:
         if crd.get("kind") != "CustomResourceDefinition":
             raise ClusterError(f"expected only CustomResourceDefinitions, found {crd.get('kind')}")
