@@ -130,12 +130,12 @@ model: install ## Train the example breast_cancer model into build/models/breast
 	$(PY) examples/train_example_model.py --out build/models/breast-cancer
 
 .PHONY: demo
-demo: install k8s-bins ## The whole loop on one machine: cluster, operator, model, predictions, feedback, retraining.
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" $(PY) -m explainops_devtools.demo $(DEMO_ARGS)
+demo: install system-packages cluster-bins images helm-bin ## The whole loop on the real local node: KServe, the chart's operator, a model, feedback, retraining.
+	$(PY) -m explainops_devtools.demo $(DEMO_ARGS)
 
 .PHONY: bench
-bench: install k8s-bins ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" bash bench/run_all.sh
+bench: install system-packages cluster-bins images ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
+	bash bench/run_all.sh
 
 .PHONY: images
 images: system-packages ## Build the server, operator and pause images from the Dockerfiles (Docker if it runs, else buildah); cached by content.
