@@ -144,10 +144,13 @@ def test_training_data_on_another_claim_is_mounted_read_only():
 
 
 def test_training_data_uri_without_a_path_is_refused():
+    bad = copy.deepcopy(SPEC)
+    bad["retraining"]["trainingDataUri"] = "pvc://c"
+    with pytest.raises(InvalidSpecError, match="trainingDataUri"):
+        parse_spec(bad)
+    # The builder refuses it too, should a spec bypass the parser (model_copy does not validate).
     spec = parse_spec(SPEC)
-    spec = dataclasses.replace(
-        spec, retraining=dataclasses.replace(spec.retraining, training_data_uri="pvc://c")
-    )
+    spec = spec.model_copy(update={"retraining": spec.retraining.model_copy(update={"training_data_uri": "pvc://c"})})
     with pytest.raises(InvalidSpecError, match="trainingDataUri"):
         build_retraining_job(dataclasses.replace(run(), spec=spec))
 

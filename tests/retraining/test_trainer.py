@@ -75,7 +75,7 @@ def test_trainer_metrics_show_the_improvement_and_the_gate_passes(retrained):
     assert counts["feedback_holdout_rows"] == 40
     assert counts["train_rows"] + counts["holdout_rows"] == counts["base_rows"] + counts["feedback_rows"]
     for metric in ("holdoutAccuracy", "feedbackAccuracy"):
-        assert gate_evaluate(GateSpec(metric, 0.05), cand, champ).reason == GATE_PASSED
+        assert gate_evaluate(GateSpec(metric=metric, min_improvement=0.05), cand, champ).reason == GATE_PASSED
 
 
 def test_new_version_is_written_next_to_the_old_one(world, retrained):
@@ -125,7 +125,7 @@ def test_gate_rejects_a_deliberately_worse_candidate(world, drifted_store):
     worse = clone(champion).fit(base.features, shuffled)
     holdout = Dataset.concat(base_hold, fb_hold)
     result = gate_evaluate(
-        GateSpec("holdoutAccuracy", 0.0),
+        GateSpec(metric="holdoutAccuracy", min_improvement=0.0),
         evaluate(worse, holdout, base_hold, fb_hold),
         evaluate(champion, holdout, base_hold, fb_hold),
     )
@@ -144,7 +144,7 @@ def test_no_drift_no_promotion(world, tmp_path):
     assert train_main(train_args(world, dsn, "v3", log)) == 0
     result = json.loads(log.read_text())
     assert gate_evaluate(
-        GateSpec("holdoutAccuracy", 0.02), result["candidate"], result["champion"]
+        GateSpec(metric="holdoutAccuracy", min_improvement=0.02), result["candidate"], result["champion"]
     ).reason == (GATE_FAILED)
 
 

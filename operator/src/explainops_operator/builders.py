@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from explainops_operator.api import GROUP, KIND, VERSION, ExplainableModelSpec, ExplainerSpec
+from explainops_operator.api import GROUP, KIND, VERSION
 from explainops_operator.errors import InvalidSpecError
+from explainops_operator.spec import ExplainableModelSpec, ExplainerSpec
 
 IS_GROUP = "serving.kserve.io"
 IS_VERSION = "v1beta1"
@@ -166,10 +167,8 @@ def _secret_env(variable: str, secret: str, key: str) -> dict[str, Any]:
 def explainer_params(explainer: ExplainerSpec) -> dict[str, Any]:
     """spec.explainer.params in the server's spelling."""
     params: dict[str, Any] = {}
-    for name, value in sorted(explainer.params.items()):
-        server_name = EXPLAINER_PARAM_NAMES.get(name)
-        if server_name is None:
-            raise InvalidSpecError(f"spec.explainer.params.{name}", "is not a known explainer parameter")
+    for name, value in sorted(explainer.given_params().items()):
+        server_name = EXPLAINER_PARAM_NAMES[name]  # complete for ExplainerParams (a test checks)
         if name == "featurePerturbation":
             value = FEATURE_PERTURBATION_VALUES.get(value, value)
         params[server_name] = value
@@ -221,7 +220,7 @@ def explainer_args(name: str, spec: ExplainableModelSpec, version: str) -> list[
         "--explain-workers",
         str(explainer.workers),
         "--explain-cache-size",
-        str(explainer.cache_max_entries if explainer.cache_enabled else 0),
+        str(explainer.cache.max_entries if explainer.cache.enabled else 0),
         *feedback_store_args(spec),
         "--host",
         "0.0.0.0",
