@@ -27,6 +27,7 @@ from explainops_operator.builders import (
     sqlite_feedback_dsn,
 )
 from explainops_operator.errors import InvalidSpecError
+from explainops_operator.policy import next_candidate_version
 from explainops_operator.spec import ExplainableModelSpec
 
 SEQUENCE_LABEL = "explainops.dev/retrain-sequence"
@@ -57,6 +58,30 @@ class TrainingRun:
     image: str
     trigger_reason: str
     pull_policy: str = "IfNotPresent"
+
+
+def training_run(
+    owner: Owner,
+    spec: ExplainableModelSpec,
+    *,
+    sequence: int,
+    base_version: str,
+    default_image: str,
+    trigger_reason: str,
+    pull_policy: str = "IfNotPresent",
+) -> TrainingRun:
+    """The run for trigger `sequence`: the candidate version follows from spec.model.version and the
+    sequence alone, so the operator and `explainops-operator render --job` build the same Job."""
+    return TrainingRun(
+        owner=owner,
+        spec=spec,
+        sequence=sequence,
+        base_version=base_version,
+        candidate_version=next_candidate_version(spec.model.version, sequence),
+        image=spec.serving.image or default_image,
+        trigger_reason=trigger_reason,
+        pull_policy=pull_policy,
+    )
 
 
 @dataclass(frozen=True)

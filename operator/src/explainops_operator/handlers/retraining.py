@@ -29,16 +29,15 @@ from explainops_operator.jobs import (
     CANDIDATE_VERSION_ANNOTATION,
     TRAINER_CONTAINER,
     TRIGGER_REASON_ANNOTATION,
-    TrainingRun,
     build_retraining_job,
     job_name,
+    training_run,
 )
 from explainops_operator.kube import explainablemodels, jobs
 from explainops_operator.policy import (
     NO_STATS,
     RetrainingPolicy,
     decide,
-    next_candidate_version,
 )
 from explainops_operator.settings import get_settings
 from explainops_operator.spec import GROUP, PLURAL, VERSION, ExplainableModelSpec, served_version
@@ -170,13 +169,12 @@ def _ensure_job(body: Mapping[str, Any], event: ModelEvent, job: str, logger: lo
     sequence = rs.sequence_of(status)
     settings = get_settings()
     spec = event.spec
-    run = TrainingRun(
-        owner=event.owner,
-        spec=spec,
+    run = training_run(
+        event.owner,
+        spec,
         sequence=sequence,
         base_version=served_version(spec, status),
-        candidate_version=next_candidate_version(spec.model.version, sequence),
-        image=spec.serving.image or settings.server_image,
+        default_image=settings.server_image,
         trigger_reason=str((retraining.get("lastTrigger") or {}).get("reason") or "Unknown"),
         pull_policy=settings.image_pull_policy,
     )
