@@ -62,6 +62,7 @@ NON_DEFAULT_VALUES: dict[str, Any] = {
 EXPECTED_RULES = {
     ("explainops.dev", "explainablemodels"): {"get", "list", "watch", "patch"},
     ("explainops.dev", "explainablemodels/status"): {"patch"},
+    ("explainops.dev", "explainablemodels/finalizers"): {"update"},
     ("serving.kserve.io", "inferenceservices"): {"get", "list", "watch", "create", "patch"},
     ("batch", "jobs"): {"get", "create"},
     ("", "pods"): {"list"},

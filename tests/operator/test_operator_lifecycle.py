@@ -67,11 +67,20 @@ def test_inference_service_ready_makes_the_model_ready(cluster: Cluster, run_ope
         assert xm["status"]["modelVersion"] == "v1"
         assert condition(xm, "InferenceServiceReady")["status"] == "True"
 
-        # A spec change: not Ready for generation 2 until KServe has observed the patched InferenceService.
+        assert xm["status"]["address"]["url"] == f"http://bc-predictor.{cluster.namespace}.svc.cluster.local"
+
+        # A spec change: while KServe rolls out the new revision, the model is not Ready (judged from
+        # KServe's per-component status, not from observedGeneration, which KServe takes from the Deployment).
         cluster.patch_xm("bc", {"spec": {"explainer": {"timeoutSeconds": 45}}})
-        wait_for(lambda: condition(cluster.get_xm("bc"), "Ready").get("observedGeneration") == 2, "generation 2")
-        assert condition(cluster.get_xm("bc"), "Ready")["status"] == "False"
-        cluster.mark_is_ready("bc", url="http://bc.example.com")
+        wait_for(lambda: "45" in containers(cluster.get_is("bc"))[EXPLAINER_CONTAINER]["args"], "the re-render")
+        cluster.mark_is_ready("bc", url="http://bc.example.com", revision=2, ready_revision=1)
+
+        def pending_at_2() -> dict[str, Any] | None:
+            ready = condition(cluster.get_xm("bc"), "Ready")
+            return ready if ready.get("observedGeneration") == 2 and ready["status"] == "False" else None
+
+        assert wait_for(pending_at_2, "Ready=False while rolling out")["reason"] == "InferenceServicePending"
+        cluster.mark_is_ready("bc", url="http://bc.example.com", revision=2)
         xm = wait_for(lambda: ready_at(cluster, "bc", 2), "Ready=True at generation 2")
         assert xm["status"]["observedGeneration"] == 2
 
@@ -96,8 +105,9 @@ def test_spec_update_patches_in_place(cluster: Cluster, run_operator: Any) -> No
         assert second["metadata"]["generation"] == first["metadata"]["generation"] + 1
         explainer = containers(second)[EXPLAINER_CONTAINER]
         assert flag(explainer["args"], "--explain-workers") == "3"
-        # Fields no longer rendered are removed (server-side apply), not left behind.
-        assert explainer["resources"] == {"requests": {"cpu": "500m"}, "limits": {"memory": "2Gi"}}
+        # A value no longer given is re-derived (memory request = its 2Gi limit), not the old 512Mi left behind.
+        assert explainer["resources"] == {"requests": {"cpu": "500m", "memory": "2Gi"},
+                                          "limits": {"memory": "2Gi", "cpu": "1"}}
 
 
 def test_served_version_follows_pin_and_promotion(cluster: Cluster, run_operator: Any) -> None:

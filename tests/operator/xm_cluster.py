@@ -76,13 +76,23 @@ class Cluster:
     def delete_is(self, name: str) -> None:
         self.api.delete_namespaced_custom_object(IS_GROUP, IS_VERSION, self.namespace, IS_PLURAL, name)
 
-    def mark_is_ready(self, name: str, url: str | None = None) -> dict[str, Any]:
-        """Play KServe: report the InferenceService Ready for its current generation."""
+    def mark_is_ready(
+        self, name: str, url: str | None = None, *, revision: int = 1, ready_revision: int | None = None
+    ) -> dict[str, Any]:
+        """Play KServe: report the InferenceService Ready, its predictor at `revision` (Knative's
+        latestCreatedRevision) with `ready_revision` (default: the same) ready. observedGeneration is the
+        Deployment's in KServe, so it is set to an unrelated number here."""
         live = self.get_is(name)
         assert live is not None, f"InferenceService {name} does not exist"
+        revisions = {
+            "latestCreatedRevision": f"{name}-predictor-{revision:05d}",
+            "latestReadyRevision": f"{name}-predictor-{(ready_revision or revision):05d}",
+        }
         status = {
-            "observedGeneration": live["metadata"]["generation"],
+            "observedGeneration": 1,
             "url": url or f"http://{name}.{self.namespace}.example.com",
+            "address": {"url": f"http://{name}-predictor.{self.namespace}.svc.cluster.local"},
+            "components": {"predictor": revisions},
             "conditions": [
                 {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-28T00:00:00Z"},
                 {"type": "PredictorReady", "status": "True", "lastTransitionTime": "2026-11-28T00:00:00Z"},

@@ -62,6 +62,7 @@ ExplainerType = Literal["AnchorTabular", "KernelShap", "TreeShap", "ALE"]
 ModelFormat = Literal["skops", "joblib"]
 FeedbackStore = Literal["sqlite", "postgres"]
 GateMetric = Literal["holdoutAccuracy", "feedbackAccuracy"]
+DeploymentMode = Literal["Knative", "Standard"]
 
 EXPLAINER_TYPES: tuple[str, ...] = get_args(ExplainerType)
 GATE_METRICS: tuple[str, ...] = get_args(GateMetric)
@@ -167,7 +168,7 @@ class ExplanationCache(_Model):
 class ExplainerSpec(_Model):
     type: ExplainerType
     params: ExplainerParams | None = None
-    timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    timeout_seconds: Annotated[int, Field(ge=1, le=600)] = 30
     workers: Annotated[int, Field(ge=1, le=64)] = 2
     cache: ExplanationCache = Field(default_factory=ExplanationCache)
 
@@ -209,6 +210,7 @@ class Resources(_Model):
 class ServingSpec(_Model):
     replicas: Annotated[int, Field(ge=1, le=100)] = 1
     max_replicas: Annotated[int, Field(ge=1, le=100)] | None = None
+    deployment_mode: DeploymentMode | None = None
     image: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\s]+$")] | None = None
     resources: Resources = Field(
         default_factory=lambda: Resources(

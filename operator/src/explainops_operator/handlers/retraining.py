@@ -84,8 +84,9 @@ def _consider_trigger(body: Mapping[str, Any], event: ModelEvent, logger: loggin
     decision = decide(RetrainingPolicy.from_spec(spec), rs.retraining_state(status), figures, served, now)
     if not decision.retrain:
         reason, message = decision.reason, decision.message
-        if decision.reason == NO_STATS and stats is None and status.get("url"):
-            reason, message = rs.STATS_UNAVAILABLE, f"cannot read feedback stats from {status.get('url')}"
+        address = _stats_address(status)
+        if decision.reason == NO_STATS and stats is None and address:
+            reason, message = rs.STATS_UNAVAILABLE, f"cannot read feedback stats from {address}"
 
         def hold(current: dict[str, Any]) -> dict[str, Any] | None:
             return rs.hold_condition_patch(
@@ -125,8 +126,15 @@ def _consider_trigger(body: Mapping[str, Any], event: ModelEvent, logger: loggin
     _ensure_job(recorded, event, job, logger)
 
 
+def _stats_address(status: Mapping[str, Any]) -> str | None:
+    """The cluster-local address (status.address.url). status.url is KServe's external host
+    ({name}-{namespace}.{ingress domain}), which the operator's pod usually cannot reach."""
+    url = (status.get("address") or {}).get("url")
+    return str(url) if url else None
+
+
 def _read_stats(body: Mapping[str, Any], spec: ExplainableModelSpec, logger: logging.Logger) -> dict | None:
-    url = (body.get("status") or {}).get("url")
+    url = _stats_address(body.get("status") or {})
     if not url:
         return None
     meta = body["metadata"]

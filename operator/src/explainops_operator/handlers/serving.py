@@ -23,6 +23,7 @@ from explainops_operator.builders import (
     Owner,
     inference_service_is_current,
     render_inference_service,
+    serving_requirement,
 )
 from explainops_operator.conditions import Reason
 from explainops_operator.errors import InvalidSpecError, OperatorError, RejectedError
@@ -152,6 +153,7 @@ def _sync_status(
             model_version=version,
             inference_service=live_is,
             rendered_current=inference_service_is_current(desired_is, live_is),
+            requirement=serving_requirement(spec, live_is),
         )
         return conditions.status_patch(current.get("status"), desired)
 
