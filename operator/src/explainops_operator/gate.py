@@ -2,9 +2,10 @@
 
 Semantics: with `metric` M and `minImprovement` d, the candidate passes iff both trainer-reported
 values of M are present and finite and candidate[M] - champion[M] >= d. Both models are evaluated by
-the same trainer run on the same rows (a holdout split deterministically by seed, and the held-out
-feedback rows), so the difference compares like with like. A missing or malformed value fails the
-gate: promotion needs evidence.
+the same trainer run on the same rows, none of which the champion trained on (the base holdout recorded
+with the artifact, which no version trains on, and feedback labelled on the champion's own predictions;
+see operator/RETRAINING.md), so the difference compares like with like. A missing or malformed value
+fails the gate: promotion needs evidence.
 """
 
 from __future__ import annotations
