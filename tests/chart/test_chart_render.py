@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CHART, REPO, HelmError
+from chart_helpers import CHART, REPO, HelmError
 
 DIGEST = "sha256:" + "ab" * 32
 NON_DEFAULT_VALUES: dict[str, Any] = {

@@ -148,5 +148,13 @@ def test_cluster_local_address_is_mirrored() -> None:
     live = inference_service()
     live["status"]["address"] = {"url": "http://bc-predictor.ml.svc.cluster.local"}
     out = c.serving_status(None, generation=1, model_version="v1", inference_service=live, rendered_current=True)
-    assert out["url"] == "http://bc.ml.example.com"
+    assert out["url"] == "http://bc-predictor.ml.svc.cluster.local"
     assert out["address"] == {"url": "http://bc-predictor.ml.svc.cluster.local"}
+
+
+def test_the_cluster_local_address_wins_over_the_external_url() -> None:
+    from explainops_operator.conditions import inference_service_url
+
+    status = {"url": "http://bc-ns.example.com", "address": {"url": "http://bc-predictor.ns.svc.cluster.local"}}
+    assert inference_service_url(status) == "http://bc-predictor.ns.svc.cluster.local"
+    assert inference_service_url({"url": "http://only-external"}) == "http://only-external"

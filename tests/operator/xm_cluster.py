@@ -14,6 +14,8 @@ from explainops_operator.api import GROUP, PLURAL, VERSION
 from explainops_operator.builders import IS_GROUP, IS_PLURAL, IS_VERSION
 
 WAIT_SECONDS = 30.0
+# Pods start for real: the image, the model load, KServe noticing the Deployment is available.
+READY_SECONDS = 180.0
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
@@ -76,29 +78,8 @@ class Cluster:
     def delete_is(self, name: str) -> None:
         self.api.delete_namespaced_custom_object(IS_GROUP, IS_VERSION, self.namespace, IS_PLURAL, name)
 
-    def mark_is_ready(
-        self, name: str, url: str | None = None, *, revision: int = 1, ready_revision: int | None = None
-    ) -> dict[str, Any]:
-        """Play KServe: report the InferenceService Ready, its predictor at `revision` (Knative's
-        latestCreatedRevision) with `ready_revision` (default: the same) ready. observedGeneration is the
-        Deployment's in KServe, so it is set to an unrelated number here."""
-        live = self.get_is(name)
-        assert live is not None, f"InferenceService {name} does not exist"
-        revisions = {
-            "latestCreatedRevision": f"{name}-predictor-{revision:05d}",
-            "latestReadyRevision": f"{name}-predictor-{(ready_revision or revision):05d}",
-        }
-        status = {
-            "observedGeneration": 1,
-            "url": url or f"http://{name}.{self.namespace}.example.com",
-            "address": {"url": f"http://{name}-predictor.{self.namespace}.svc.cluster.local"},
-            "components": {"predictor": revisions},
-            "conditions": [
-                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-28T00:00:00Z"},
-                {"type": "PredictorReady", "status": "True", "lastTransitionTime": "2026-11-28T00:00:00Z"},
-            ],
-        }
-        return self.api.patch_namespaced_custom_object_status(
-            IS_GROUP, IS_VERSION, self.namespace, IS_PLURAL, name, {"status": status},
-            _content_type="application/merge-patch+json",
-        )
+    def provide_model(self) -> str:
+        """The example model on a volume in this namespace, so KServe's pods really serve it."""
+        from explainops_devtools.example_volume import create_model_volume
+
+        return create_model_volume(self.api.api_client, self.namespace, n_estimators=10)

@@ -76,8 +76,8 @@ Only the calls the operator makes; no wildcards, no secrets, no configmaps.
 - apiGroups: ["explainops.dev"]
   resources: ["explainablemodels/status"]
   verbs: ["patch"]
-# Children carry ownerReferences with blockOwnerDeletion: under OwnerReferencesPermissionEnforcement that
-# needs update on the owner's finalizers subresource.
+# Children carry ownerReferences with blockOwnerDeletion; where OwnerReferencesPermissionEnforcement
+# is on (it is on the local node, and on OpenShift) that needs update on the owner's finalizers.
 - apiGroups: ["explainops.dev"]
   resources: ["explainablemodels/finalizers"]
   verbs: ["update"]
