@@ -10,18 +10,14 @@ import pytest
 from xm_samples import BASE_SPEC, spec, with_field
 
 from explainops_operator.builders import (
-    ANNOTATION_DEPLOYMENT_MODE,
     ANNOTATION_RENDERED_HASH,
     EXPLAINER_CONTAINER,
     EXPLAINER_PARAM_NAMES,
-    KNATIVE_FLAG_PVC,
-    KNATIVE_FLAG_PVC_WRITE,
     LABEL_MODEL,
     LABEL_MODEL_VERSION,
     PREDICTOR_CONTAINER,
     Owner,
     contains,
-    deployment_mode,
     explainer_params,
     inference_service_is_current,
     knative_feature_flags,
@@ -31,6 +27,12 @@ from explainops_operator.builders import (
     sqlite_feedback_dsn,
 )
 from explainops_operator.errors import InvalidSpecError
+from explainops_operator.kserve_rules import (
+    ANNOTATION_DEPLOYMENT_MODE,
+    KNATIVE_FLAG_PVC,
+    KNATIVE_FLAG_PVC_WRITE,
+    deployment_mode,
+)
 from explainops_operator.spec import ExplainerParams, parse_quantity, parse_spec
 
 OWNER = Owner(name="breast-cancer", namespace="ml", uid="0f4c6f1e-0000-4000-8000-000000000001")

@@ -177,6 +177,13 @@ def test_bad_spec_names_the_field(spec_body: dict[str, Any], field: str | None) 
     assert str(caught.value).startswith(field)
 
 
+def test_a_bad_quantity_is_reported_as_one() -> None:
+    with pytest.raises(InvalidSpecError) as caught:
+        parse_spec(with_field("serving.resources", {"requests": {"cpu": "lots"}}))
+    assert caught.value.field == "spec.serving.resources.requests.cpu"
+    assert "pattern" in caught.value.message and "'lots'" in caught.value.message
+
+
 @pytest.mark.parametrize(("name", "spec_body", "expected"), [c[1:] for c in CRD_REJECTED],
                          ids=[c[0] for c in CRD_REJECTED])
 def test_what_the_crd_rejects_the_typed_spec_rejects(name: str, spec_body: dict[str, Any], expected: str) -> None:

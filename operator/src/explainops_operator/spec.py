@@ -298,17 +298,31 @@ def parse_spec(spec: Mapping[str, Any]) -> ExplainableModelSpec:
         raise _first_error(exc) from None
 
 
+_UNION_TAGS = frozenset({"int", "str", "float", "bool"})
+
+
+def _is_union_tag(part: object) -> bool:
+    """Union members (a quantity is int | str) add their own names to an error's location: "int",
+    "constrained-str", "function-after[...]". Field names are camelCase, never like these."""
+    text = str(part)
+    return text in _UNION_TAGS or "-" in text or "[" in text
+
+
 def _first_error(exc: ValidationError) -> InvalidSpecError:
-    error = exc.errors(include_url=False)[0]
-    # Union members (quantity: int | str) add their own names to the location; they are not fields.
-    loc = [str(part) for part in error["loc"] if not str(part).startswith(("int", "str", "function-"))]
+    errors = exc.errors(include_url=False)
+    error = errors[0]
+    tags = [p for p in error["loc"] if _is_union_tag(p)]
+    if tags:  # of the union members, report the one of the input's own type ("lots" is a bad quantity)
+        same_field = [e for e in errors if [p for p in e["loc"] if not _is_union_tag(p)] ==
+                      [p for p in error["loc"] if not _is_union_tag(p)]]
+        wanted = "int" if isinstance(error.get("input"), int) else "str"
+        error = next((e for e in same_field if wanted in str(e["loc"][-1])), error)
+    loc = [str(part) for part in error["loc"] if not _is_union_tag(part)]
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, SpecFieldError):
         return InvalidSpecError(".".join(["spec", *loc, cause.field]), str(cause))
     message = "is required" if error["type"] == "missing" else error["msg"]
-    if error["type"] not in ("missing", "extra_forbidden") and not isinstance(
-        error.get("input"), Mapping | list
-    ):
+    if error["type"] not in ("missing", "extra_forbidden") and not isinstance(error.get("input"), Mapping | list):
         message = f"{message}, got {error.get('input')!r}"
     if error["type"] == "extra_forbidden":
         message = "is not a known field"

@@ -145,10 +145,12 @@ def without_rows(data: Dataset, excluded: Dataset) -> tuple[Dataset, int]:
     """`data` minus every row equal (features and target) to a row of `excluded`; and how many went."""
     if len(data) == 0 or len(excluded) == 0:
         return data, 0
-    seen = {(tuple(row), int(t)) for row, t in zip(excluded.features.tolist(), excluded.target.tolist(), strict=True)}
-    keep = np.asarray(
-        [(tuple(row), int(t)) not in seen for row, t in zip(data.features.tolist(), data.target.tolist(), strict=True)]
-    )
+
+    def rows(part: Dataset) -> list[tuple[tuple[float, ...], int]]:
+        return [(tuple(r), int(t)) for r, t in zip(part.features.tolist(), part.target.tolist(), strict=True)]
+
+    seen = set(rows(excluded))
+    keep = np.asarray([row not in seen for row in rows(data)])
     return data.subset(np.flatnonzero(keep)), int((~keep).sum())
 
 
@@ -216,7 +218,9 @@ def retrain(request: TrainingRequest, feedback: Iterable[Any]) -> dict[str, Any]
     base, overlap = without_rows(load_base_data(training_uri, meta.feature_names), base_hold)
     # Labels on the champion's own predictions are newer than the champion: the only feedback it never saw.
     fb_new, dropped_new = feedback_dataset(feedback, n_features, n_classes, version=request.base_version)
-    fb_old, dropped_old = feedback_dataset(feedback, n_features, n_classes, version=request.base_version, other=True)
+    fb_old, dropped_old = feedback_dataset(
+        feedback, n_features, n_classes, version=request.base_version, other=True
+    )
     if len(fb_new) >= MIN_FEEDBACK_FOR_HOLDOUT:
         fb_train, fb_hold = split(fb_new, request.holdout_fraction, request.seed)
     else:
