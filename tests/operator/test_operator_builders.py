@@ -301,7 +301,21 @@ def knative_refusals(body: dict[str, Any], flags: set[str] = frozenset()) -> lis
     ported = [c for c in pod["containers"] if c.get("ports")]
     if len(ported) != 1:
         refusals.append("exactly one container must expose a port")
+    for container in ported:
+        refusals += [f"port name {p.get('name')}" for p in container["ports"] if p.get("name") not in ("http1", "h2c")]
     for container in pod["containers"]:
+        if container["name"] == "queue-proxy":
+            refusals.append("reserved container name queue-proxy")
+        refusals += [f"reserved env {e['name']}" for e in container.get("env", [])
+                     if e["name"] in ("PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION")]
+        refusals += [f"reserved mountPath {m['mountPath']}" for m in container.get("volumeMounts", [])
+                     if m["mountPath"].rstrip("/") in ("", "/dev", "/dev/log")]
+        # queue-proxy and Knative's probes use these ports inside the same pod.
+        args = container.get("args", [])
+        listening = [int(args[args.index("--http-port") + 1])] if "--http-port" in args else []
+        listening += [p["containerPort"] for p in container.get("ports", [])]
+        refusals += [f"{container['name']} uses Knative's port {p}" for p in listening
+                     if p in (8012, 8013, 8022, 9090, 9091, 8008)]
         extra = set(container.get("securityContext", {})) - KNATIVE_CONTAINER_SECURITY_FIELDS
         refusals += [f"{container['name']}.securityContext.{k}" for k in extra]
         if container.get("securityContext", {}).get("privileged"):
@@ -353,6 +367,9 @@ def test_deployment_mode_annotation_and_standard_only_fields() -> None:
     assert standard["metadata"]["annotations"][ANNOTATION_DEPLOYMENT_MODE] == "Standard"
     assert predictor["deploymentStrategy"] == {"type": "Recreate"}  # one SQLite writer, RWO claim released
     assert predictor["securityContext"] == {"fsGroup": 10001}  # the SQLite file on the claim is writable
+    # Exactly what Knative would refuse, which is why only Standard mode gets it.
+    assert set(knative_refusals(standard, {KNATIVE_FLAG_PVC, KNATIVE_FLAG_PVC_WRITE})) == {
+        "pod field securityContext", "deploymentStrategy (KServe: raw deployment only)"}
     # PostgreSQL in Standard mode: rolling updates stay (no single writer to protect).
     pg = render(spec(serving={"deploymentMode": "Standard"},
                      feedback={"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}}))
