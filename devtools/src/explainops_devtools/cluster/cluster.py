@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import manifests, node
 from .errors import ClusterError, ForeignClusterError, PrerequisiteError, StartupError
-from .host import HostState, cgroups_named, create_bridge, isolate_pods, kill_cgroup_processes, write_sysctl
+from .host import (
+    HostState,
+    cgroups_named,
+    create_bridge,
+    isolate_pods,
+    kill_cgroup_processes,
+    mounts_under,
+    write_sysctl,
+)
 from .pki import CertificateAuthority, service_account_keys
 from .processes import ManagedProcess, cmdline, rss_bytes, spawn
 from .settings import ClusterSettings, source_tree
@@ -126,9 +134,14 @@ class Cluster:
     def containerd_state(self) -> Path:
         return self.settings.run_dir / "containerd" / "state"
 
+    @property
+    def kubelet_root(self) -> Path:
+        """Short on purpose: kubelet puts unix sockets below it (108-byte limit), whatever the workdir."""
+        return self.settings.run_dir / "kubelet"
+
     def _roots(self) -> tuple[Path, ...]:
         assert self.workdir is not None
-        return (self.workdir, self.settings.containerd_root, self.settings.run_dir / "containerd")
+        return (self.workdir, self.settings.containerd_root, self.settings.run_dir / "containerd", self.kubelet_root)
 
     def _markers(self) -> tuple[str, ...]:
         assert self.workdir is not None
@@ -316,7 +329,7 @@ class Cluster:
                                            cert=node_client.cert, key=node_client.key)
         self._spawn("kubelet", [
             str(s.k8s_bin_dir / "kubelet"), f"--config={work / 'kubelet.json'}", f"--kubeconfig={node_kubeconfig}",
-            f"--hostname-override={s.node_name}", f"--node-ip={s.node_ip}", f"--root-dir={work / 'kubelet'}",
+            f"--hostname-override={s.node_name}", f"--node-ip={s.node_ip}", f"--root-dir={self.kubelet_root}",
             f"--cert-dir={work / 'kubelet-certs'}", "--v=1",
         ]).wait_ready(self._node_ready, timeout, "Ready")
         self._mark("kubelet (node Ready)")
@@ -443,7 +456,10 @@ class Cluster:
             self.host.restore(bridge=self.settings.bridge, service_cidr=self.settings.service_cidr, roots=self._roots())
             if not getattr(self, "hostpath_dir_existed", True):
                 shutil.rmtree(HOSTPATH_PV_DIR, ignore_errors=True)
-        if self.workdir is not None and not keep_workdir:
+        # Never delete through a mount that is still there (a pod's hostPath volume is the host's data).
+        if self.host is not None and not mounts_under(self.kubelet_root):
+            shutil.rmtree(self.kubelet_root, ignore_errors=True)
+        if self.workdir is not None and not keep_workdir and not mounts_under(self.workdir):
             shutil.rmtree(self.workdir, ignore_errors=True)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
