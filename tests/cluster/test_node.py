@@ -165,3 +165,17 @@ def test_knative_webhook_rejects_what_its_default_flags_forbid_and_admits_a_plai
     created = objects.create_namespaced_custom_object("serving.knative.dev", "v1", namespace, "services",
                                                       _knative_service(None))
     assert created["metadata"]["name"] == "svc"
+
+
+def test_a_kubeconfig_cluster_with_kserve_is_used_as_it_is(kubeconfig_path: Path, kube_api: Any) -> None:
+    """Bring your own cluster: the same code path the fixtures and the demo take when KUBECONFIG is set."""
+    from explainops_devtools.cluster.existing import ExistingCluster
+
+    existing = ExistingCluster(kubeconfig_path).start()
+    assert existing.server == kube_api.configuration.host.rstrip("/")
+    with existing.api_client() as client:
+        existing.verify(client)
+    existing.stop()  # nothing to stop: the cluster is not ours
+    from kubernetes.client import CoreV1Api
+
+    assert CoreV1Api(kube_api).list_node().items  # still up
