@@ -67,6 +67,19 @@ class PostgresFeedbackStore(SqlFeedbackStore):
         except self._psycopg.OperationalError as exc:
             raise StoreError(f"PostgreSQL store unavailable: {exc}") from None
 
+    def _retention_lock(self, cur: Any) -> bool:
+        # Replicas share the store: one of them deletes at a time, the others skip the round.
+        cur.execute("SELECT pg_try_advisory_xact_lock(74210502)")
+        return bool(cur.fetchone()[0])
+
+    def size_bytes(self) -> int | None:
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT pg_total_relation_size('predictions'::regclass)"
+                " + pg_total_relation_size('feedback'::regclass)"
+            )
+            return int(cur.fetchone()[0])
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -73,6 +73,16 @@ class SqliteFeedbackStore(SqlFeedbackStore):
         finally:
             cur.close()
 
+    def size_bytes(self) -> int | None:
+        """The database file plus its write-ahead log."""
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

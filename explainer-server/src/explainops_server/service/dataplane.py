@@ -14,6 +14,7 @@ from explainops_server.errors import (
     ExplainerBusy,
     ExplanationTimeout,
     FeedbackConflict,
+    FeedbackTooLate,
     InvalidInput,
     ModelNotFound,
     NotSupported,
@@ -21,13 +22,26 @@ from explainops_server.errors import (
 )
 from explainops_server.explainers.base import Explainer
 from explainops_server.explainers.registry import build_explainer
-from explainops_server.feedback.base import FeedbackOutcome, FeedbackRecord, FeedbackStore, PredictionRecord
+from explainops_server.feedback.base import (
+    FeedbackOutcome,
+    FeedbackRecord,
+    FeedbackStore,
+    PredictionRecord,
+    VersionStats,
+)
 from explainops_server.feedback.factory import open_store
 from explainops_server.models.tabular import TabularModel
 from explainops_server.service.explain_pool import ExplainPool, ExplanationCache
 from explainops_server.service.feedback_writer import FeedbackWriter
-from explainops_server.service.metrics import DataPlaneMetrics, FeedbackStatsCollector
+from explainops_server.service.metrics import (
+    DataPlaneMetrics,
+    FeedbackStatsCollector,
+    MonitoringCollector,
+    StoreCollector,
+)
+from explainops_server.service.monitor import MAX_METRIC_FEATURES, DriftMonitor, MonitorConfig, summary
 from explainops_server.service.recorder import PredictionRecorder
+from explainops_server.service.retention import RetentionTask
 from explainops_server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -85,6 +99,8 @@ class DataPlane:
         self.recorder: PredictionRecorder | None = None
         self.feedback_writer: FeedbackWriter | None = None
         self.pool: ExplainPool | None = None
+        self.monitor: DriftMonitor | None = None
+        self.retention: RetentionTask | None = None
         self.cache = ExplanationCache(settings.explain_cache_size)
         self.metrics = DataPlaneMetrics()
         self._ale: Explainer | None = None
@@ -106,7 +122,9 @@ class DataPlane:
             self._ale.explain_global()
         self.store = open_store(self.settings.feedback_dsn())
         self.recorder = PredictionRecorder(self.store, self.settings.record_flush_ms)
-        self.feedback_writer = FeedbackWriter(self.store, self.recorder)
+        self.feedback_writer = FeedbackWriter(
+            self.store, self.recorder, self.settings.feedback_max_age_seconds
+        )
         self.pool = ExplainPool(
             self.settings.explain_workers, self.settings.explain_queue, self.settings.explain_timeout
         )
@@ -114,9 +132,41 @@ class DataPlane:
         self.metrics.registry.register(
             FeedbackStatsCollector(self.model.name, lambda: self.stats(self.stats_window))
         )
+        self.metrics.registry.register(StoreCollector(self.store.row_counts, self.store.size_bytes))
+        self._start_background_tasks(self.store)
         self.started = True
 
+    def _start_background_tasks(self, store: FeedbackStore) -> None:
+        s = self.settings
+        if s.monitor_interval > 0:
+            config = MonitorConfig(
+                s.monitor_interval,
+                s.monitor_window,
+                s.monitor_min_rows,
+                s.drift_significance,
+                s.monitor_explain_rows,
+                s.explanation_drift_threshold,
+            )
+            self.monitor = DriftMonitor(self.model, store, config, s.explainer, s.explainer_params)
+            self.metrics.registry.register(
+                MonitoringCollector(self.model.name, self.monitor.snapshot, MAX_METRIC_FEATURES)
+            )
+            self.monitor.start()
+        if s.retention_seconds > 0:
+
+            def deleted(predictions: int, feedback: int) -> None:
+                self.metrics.retention_deleted.labels("predictions").inc(predictions)
+                self.metrics.retention_deleted.labels("feedback").inc(feedback)
+
+            self.retention = RetentionTask(
+                store, self.model.name, s.retention_seconds, s.retention_interval, s.retention_batch, deleted
+            )
+            self.retention.start()
+
     def close(self) -> None:
+        for task in (self.monitor, self.retention):
+            if task:
+                task.close()
         if self.pool:
             self.pool.close()
         if self.feedback_writer:
@@ -303,6 +353,18 @@ class DataPlane:
                 f"{field.format(i)}.feedback_id={outcomes[i].feedback_id!r}" for i in conflicts[:5]
             )
             raise FeedbackConflict(f"feedback id already used with different content: {where}")
+        late = [i for i, o in enumerate(outcomes) if o.status == "too_late"]
+        if late:
+            where = ", ".join(f"{field.format(i)}.prediction_id={outcomes[i].prediction_id!r}" for i in late[:5])
+            raise FeedbackTooLate(
+                f"prediction older than the feedback maximum age ({self.settings.feedback_max_age_seconds} s),"
+                f" nothing recorded: {where}"
+            )
+        now = time.time()
+        for record, outcome in zip(records, outcomes, strict=True):
+            labelled = record.label is not None or record.correct is not None
+            if outcome.status == "created" and labelled and outcome.prediction_created_at is not None:
+                self.metrics.label_delay.labels(self.model.name).observe(now - outcome.prediction_created_at)
         created = sum(o.status == "created" for o in outcomes)
         for status, count in (("created", created), ("duplicate", len(outcomes) - created)):
             if count:  # once per status, not per record: a batch holds up to max_batch records
@@ -317,18 +379,27 @@ class DataPlane:
         version = self.model.version
         current = next((s for s in by_version if s["model_version"] == version), None)
         if current is None:
-            current = {
-                "model_version": version,
-                "window": window,
-                "predictions": 0,
-                "labelled_count": 0,
-                "window_count": 0,
-                "accuracy": None,
-                "error_rate": None,
-                "explanation_ratings": 0,
-                "mean_explanation_rating": None,
-            }
+            current = VersionStats(model_version=version).to_dict(window)
+            by_version.append(current)
+            by_version.sort(key=lambda s: s["model_version"])
+        # Drift is computed for the served version only; other versions carry nulls.
+        drift = summary(self.monitoring()) if self.monitor is not None else summary({})
+        for entry in by_version:
+            entry.update(drift if entry is current else summary({}))
         return {"model_name": self.model.name, **current, "by_version": by_version}
+
+    def monitoring(self) -> dict[str, Any]:
+        self.require_explainer_role("monitoring")
+        if self.monitor is None:
+            return {
+                "model_name": self.model.name,
+                "model_version": self.model.version,
+                "status": "disabled",
+                "input_drift": None,
+                "explanation_drift": None,
+                "note": "monitoring is off (monitor_interval = 0)",
+            }
+        return self.monitor.snapshot()
 
     def recent_predictions(self, limit: int) -> dict[str, Any]:
         self.require_explainer_role("prediction listing")
