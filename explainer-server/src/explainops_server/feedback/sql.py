@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from explainops_server.errors import StoreError
 from explainops_server.feedback.base import (
     FeedbackOutcome,
     FeedbackRecord,
@@ -16,6 +18,14 @@ from explainops_server.feedback.base import (
     LabelledExample,
     PredictionRecord,
     VersionStats,
+)
+from explainops_server.feedback.schema import (
+    MIGRATIONS,
+    Dialect,
+    Migration,
+    SchemaError,
+    applied_versions,
+    migrate,
 )
 from explainops_server.feedback.sql_lifecycle import SqlLifecycleMixin
 
@@ -88,7 +98,7 @@ ORDER BY l.created_at, p.prediction_id
 class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
     """One connection guarded by a lock; subclasses provide the connection and the dialect."""
 
-    placeholder = "?"
+    dialect: Dialect
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -97,8 +107,27 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
     def _transaction(self) -> Any:
         """Context manager yielding a cursor inside one transaction (commit on success)."""
 
+    def _lock_schema(self, cursor: Any) -> None:
+        """Serialise schema changes with other processes, inside the transaction (if the transaction
+        alone does not already)."""
+
     def _sql(self, statement: str) -> str:
-        return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
+        placeholder = self.dialect.placeholder
+        return statement if placeholder == "?" else statement.replace("?", placeholder)
+
+    def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+        """Bring the schema up to the last of `migrations`, all or nothing; returns the versions applied."""
+        with self._tx() as cur:
+            self._lock_schema(cur)
+            try:
+                return migrate(cur, self.dialect, migrations, time.time())
+            except SchemaError as exc:
+                raise StoreError(f"feedback store schema: {exc}") from None
+
+    def schema_version(self) -> int:
+        with self._tx() as cur:
+            versions = applied_versions(cur)
+        return versions[-1] if versions else 0
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:

@@ -380,12 +380,11 @@ class DataPlane:
         current = next((s for s in by_version if s["model_version"] == version), None)
         if current is None:
             current = VersionStats(model_version=version).to_dict(window)
-            by_version.append(current)
-            by_version.sort(key=lambda s: s["model_version"])
         # Drift is computed for the served version only; other versions carry nulls.
         drift = summary(self.monitoring()) if self.monitor is not None else summary({})
         for entry in by_version:
-            entry.update(drift if entry is current else summary({}))
+            entry.update(summary({}))
+        current.update(drift)
         return {"model_name": self.model.name, **current, "by_version": by_version}
 
     def monitoring(self) -> dict[str, Any]:
