@@ -26,6 +26,8 @@ def test_defaults_match_the_crd() -> None:
     assert parsed.feedback.window == 100
     assert parsed.feedback.thresholds.min_labelled == 50
     assert parsed.feedback.thresholds.max_error_rate == 0.2
+    assert parsed.feedback.thresholds.max_input_drift is None
+    assert parsed.feedback.retention == "30d" and parsed.feedback.retention_seconds == 30 * 86_400
     assert parsed.retraining.enabled is False
     assert parsed.retraining.gate.metric == "holdoutAccuracy"
 
@@ -41,7 +43,8 @@ def test_full_spec_is_typed() -> None:
                      "resources": {"requests": {"cpu": 1}, "limits": {"cpu": "2"}},
                      "authTokenSecretRef": {"name": "tok", "key": "token"}},
             feedback={"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}, "window": 50,
-                      "thresholds": {"minLabelled": 5, "maxErrorRate": 0.1, "minExplanationRating": 3}},
+                      "thresholds": {"minLabelled": 5, "maxErrorRate": 0.1, "minExplanationRating": 3,
+                                     "maxInputDrift": 0.25}, "retention": "720h"},
             retraining={"enabled": True, "trainingDataUri": "file:///data/train.csv", "cooldownSeconds": 0,
                         "gate": {"metric": "feedbackAccuracy", "minImprovement": 0.02}},
         )
@@ -52,6 +55,8 @@ def test_full_spec_is_typed() -> None:
     assert parsed.serving.auth_token_secret_ref is not None and parsed.serving.auth_token_secret_ref.key == "token"
     assert parsed.feedback.dsn_secret_ref is not None and parsed.feedback.dsn_secret_ref.name == "pg"
     assert parsed.feedback.thresholds.min_explanation_rating == 3.0
+    assert parsed.feedback.thresholds.max_input_drift == 0.25
+    assert parsed.feedback.retention_seconds == 720 * 3600
     assert parsed.retraining.cooldown_seconds == 0
     assert parsed.retraining.gate.min_improvement == 0.02
 
@@ -76,6 +81,10 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("sqlite with dsn", with_field("feedback.dsnSecretRef", {"name": "a", "key": "b"}), "spec.feedback.dsnSecretRef"),
     ("sqlite replicas", with_field("serving.replicas", 2), "spec.feedback.store"),
     ("error rate > 1", with_field("feedback.thresholds", {"maxErrorRate": 1.5}), "spec.feedback.thresholds.maxErrorRate"),
+    ("input drift > 1", with_field("feedback.thresholds", {"maxInputDrift": 2}), "spec.feedback.thresholds.maxInputDrift"),
+    ("retention in minutes", with_field("feedback.retention", "90m"), "spec.feedback.retention"),
+    ("retention zero", with_field("feedback.retention", "0d"), "spec.feedback.retention"),
+    ("retention not a string", with_field("feedback.retention", 30), "spec.feedback.retention"),
     ("retrain without data", with_field("retraining.enabled", True), "spec.retraining.trainingDataUri"),
     ("bad gate", with_field("retraining.gate", {"metric": "f1"}), "spec.retraining.gate.metric"),
     ("secret ref without key", with_field("serving.authTokenSecretRef", {"name": "x"}),

@@ -91,6 +91,18 @@ class FeedbackThresholds:
     min_labelled: int = 50
     max_error_rate: float = 0.2
     min_explanation_rating: float | None = None
+    max_input_drift: float | None = None  # share of drifted features; unset = input drift never triggers
+
+
+DEFAULT_RETENTION = "30d"
+# spec.feedback.retention: a whole number of hours or days (the CRD's pattern says the same).
+RETENTION_PATTERN = r"^([1-9][0-9]{0,3}d|[1-9][0-9]{0,4}h)$"
+RETENTION_UNIT_SECONDS = {"h": 3600, "d": 86_400}
+
+
+def retention_seconds(value: str) -> int:
+    """`30d` -> 2592000; the caller has matched RETENTION_PATTERN."""
+    return int(value[:-1]) * RETENTION_UNIT_SECONDS[value[-1]]
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,11 @@ class FeedbackSpec:
     dsn_secret_ref: SecretKeyRef | None = None
     window: int = 100
     thresholds: FeedbackThresholds = field(default_factory=FeedbackThresholds)
+    retention: str = DEFAULT_RETENTION
+
+    @property
+    def retention_seconds(self) -> int:
+        return retention_seconds(self.retention)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from explainops_operator.api import (
+    DEFAULT_RETENTION,
     EXPLAINER_PARAM_TYPES,
     EXPLAINER_TYPES,
     FEEDBACK_STORES,
@@ -21,6 +22,7 @@ from explainops_operator.api import (
     KIND,
     MODEL_FORMATS,
     PLURAL,
+    RETENTION_PATTERN,
     VERSION,
     ExplainableModelSpec,
     ExplainerSpec,
@@ -239,7 +241,10 @@ def _parse_feedback(spec: Mapping[str, Any], serving: ServingSpec) -> FeedbackSp
             min_explanation_rating=_number(
                 thresholds, "minExplanationRating", where, default=None, minimum=1.0, maximum=5.0
             ),
+            max_input_drift=_number(thresholds, "maxInputDrift", where, default=None, minimum=0.0, maximum=1.0),
         ),
+        retention=_string(section, "retention", path, default=DEFAULT_RETENTION, pattern=re.compile(RETENTION_PATTERN))
+        or DEFAULT_RETENTION,
     )
 
 
