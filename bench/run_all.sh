@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 echo "== server: bench/bench_server.py"; $PY bench/bench_server.py "$@"
+echo "== monitoring: bench/bench_monitoring.py"; $PY bench/bench_monitoring.py
 echo "== operator: bench/bench_operator.py"; $PY bench/bench_operator.py
 echo "== retraining: bench/bench_retraining.py"; $PY bench/bench_retraining.py
