@@ -31,15 +31,11 @@ from explainops_server.feedback.base import (
 )
 from explainops_server.feedback.factory import open_store
 from explainops_server.models.tabular import TabularModel
+from explainops_server.service.background import start_background_tasks
 from explainops_server.service.explain_pool import ExplainPool, ExplanationCache
 from explainops_server.service.feedback_writer import FeedbackWriter
-from explainops_server.service.metrics import (
-    DataPlaneMetrics,
-    FeedbackStatsCollector,
-    MonitoringCollector,
-    StoreCollector,
-)
-from explainops_server.service.monitor import MAX_METRIC_FEATURES, DriftMonitor, MonitorConfig, summary
+from explainops_server.service.metrics import DataPlaneMetrics, FeedbackStatsCollector, StoreCollector
+from explainops_server.service.monitor import DriftMonitor, summary
 from explainops_server.service.recorder import PredictionRecorder
 from explainops_server.service.retention import RetentionTask
 from explainops_server.settings import ServerSettings
@@ -133,35 +129,8 @@ class DataPlane:
             FeedbackStatsCollector(self.model.name, lambda: self.stats(self.stats_window))
         )
         self.metrics.registry.register(StoreCollector(self.store.row_counts, self.store.size_bytes))
-        self._start_background_tasks(self.store)
+        self.monitor, self.retention = start_background_tasks(self.settings, self.model, self.store, self.metrics)
         self.started = True
-
-    def _start_background_tasks(self, store: FeedbackStore) -> None:
-        s = self.settings
-        if s.monitor_interval > 0:
-            config = MonitorConfig(
-                s.monitor_interval,
-                s.monitor_window,
-                s.monitor_min_rows,
-                s.drift_significance,
-                s.monitor_explain_rows,
-                s.explanation_drift_threshold,
-            )
-            self.monitor = DriftMonitor(self.model, store, config, s.explainer, s.explainer_params)
-            self.metrics.registry.register(
-                MonitoringCollector(self.model.name, self.monitor.snapshot, MAX_METRIC_FEATURES)
-            )
-            self.monitor.start()
-        if s.retention_seconds > 0:
-
-            def deleted(predictions: int, feedback: int) -> None:
-                self.metrics.retention_deleted.labels("predictions").inc(predictions)
-                self.metrics.retention_deleted.labels("feedback").inc(feedback)
-
-            self.retention = RetentionTask(
-                store, self.model.name, s.retention_seconds, s.retention_interval, s.retention_batch, deleted
-            )
-            self.retention.start()
 
     def close(self) -> None:
         for task in (self.monitor, self.retention):
