@@ -51,6 +51,11 @@ BAD: list[tuple[str, str, dict[str, Any], str]] = [
      "spec.feedback.thresholds.maxErrorRate"),
     ("rating-maximum", "bad", with_field("feedback.thresholds", {"minExplanationRating": 6}),
      "spec.feedback.thresholds.minExplanationRating"),
+    ("input-drift-maximum", "bad", with_field("feedback.thresholds", {"maxInputDrift": 1.5}),
+     "spec.feedback.thresholds.maxInputDrift"),
+    ("retention-in-minutes", "bad", with_field("feedback.retention", "90m"), "spec.feedback.retention"),
+    ("retention-zero", "bad", with_field("feedback.retention", "0d"), "spec.feedback.retention"),
+    ("retention-too-long", "bad", with_field("feedback.retention", "36500d"), "spec.feedback.retention"),
     ("retraining-without-data", "bad", with_field("retraining.enabled", True), "spec.retraining.trainingDataUri"),
     ("gate-metric-enum", "bad", with_field("retraining.gate", {"metric": "f1"}), "spec.retraining.gate.metric"),
     ("cooldown-minimum", "bad", with_field("retraining.cooldownSeconds", -1), "spec.retraining.cooldownSeconds"),
@@ -99,6 +104,7 @@ def test_examples_are_accepted_and_defaulted(kube_api: Any, namespace: str) -> N
     assert stored["serving"]["resources"] == {"requests": {"cpu": "100m", "memory": "512Mi"},
                                               "limits": {"memory": "1Gi"}}
     assert stored["feedback"]["store"] == "sqlite" and stored["feedback"]["thresholds"]["maxErrorRate"] == 0.2
+    assert stored["feedback"]["retention"] == "30d" and "maxInputDrift" not in stored["feedback"]["thresholds"]
     assert stored["retraining"]["enabled"] is False and stored["retraining"]["gate"]["metric"] == "holdoutAccuracy"
 
 
@@ -132,3 +138,13 @@ def test_status_is_a_subresource_with_a_validated_schema(kube_api: Any, namespac
             _content_type="application/merge-patch+json",
         )
     assert "status.history: Too many" in json.loads(caught.value.body)["message"]
+
+
+def test_monitoring_and_retention_fields_are_accepted(kube_api: Any, namespace: str) -> None:
+    from kubernetes.client import CustomObjectsApi
+
+    api = CustomObjectsApi(kube_api)
+    body = spec(feedback={"retention": "720h", "thresholds": {"maxInputDrift": 0.3}})
+    stored = api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest("drift", body))["spec"]
+    assert stored["feedback"]["retention"] == "720h"
+    assert stored["feedback"]["thresholds"]["maxInputDrift"] == 0.3
