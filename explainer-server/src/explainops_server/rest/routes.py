@@ -22,6 +22,7 @@ from explainops_server.rest.schemas import (
     ERROR_RESPONSES,
     V1_REQUEST,
     V2_REQUEST,
+    AleResponse,
     ExplainResponse,
     FeedbackAck,
     FeedbackBatchAck,
@@ -237,7 +238,12 @@ async def v1_explain_response(dp: DataPlane, name: str, body: bytes, request_id:
     )
 
 
-@router.get("/v1/models/{name}/explanations/ale", tags=["explain"], summary="Global ALE explanation")
+@router.get(
+    "/v1/models/{name}/explanations/ale",
+    tags=["explain"],
+    summary="Global ALE explanation",
+    response_model=AleResponse,
+)
 async def ale(name: str, request: Request) -> Response:
     dp = plane(request)
     dp.check_model(name)

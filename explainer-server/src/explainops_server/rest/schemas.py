@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from explainops_server.explainers.schema import AleExplanation, LocalExplanation
+
 INSTANCES_SCHEMA = {
     "type": "array",
     "minItems": 1,
@@ -77,11 +79,19 @@ class PredictResponse(BaseModel):
 
 
 class ExplainResponse(BaseModel):
-    explanations: list[dict[str, Any]]
-    prediction_ids: list[str]
+    explanations: list[LocalExplanation] = Field(description="One per instance, in request order")
+    prediction_ids: list[str] = Field(description="One per instance: the id feedback refers to")
     model_version: str
-    explainer: str
-    cached: list[bool]
+    explainer: str = Field(description="anchor_tabular, kernel_shap or tree_shap")
+    cached: list[bool] = Field(description="Per instance: served from the explanation cache")
+
+
+class AleResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str
+    model_version: str
+    explanation: AleExplanation
 
 
 class FeedbackIn(BaseModel):
