@@ -93,3 +93,29 @@ def test_the_server_deletes_expired_rows_and_reports_the_store_in_metrics(run_se
     assert 'explainops_retention_deleted_rows_total{table="predictions"} 10.0' in metrics
     assert 'explainops_store_rows{table="predictions"}' in metrics
     assert "explainops_store_bytes " in metrics
+
+
+@pytest.mark.postgres
+def test_postgres_replicas_take_turns_deleting(postgres_dsn):
+    """While one replica holds the retention lock, another skips its round instead of waiting."""
+    import psycopg
+
+    with open_store(postgres_dsn) as store:
+        store.record_predictions([prediction("old", NOW - 40 * DAY)])
+        with psycopg.connect(postgres_dsn) as other, other.transaction(), other.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(74210502)")
+            assert store.delete_expired(MODEL, NOW - RETENTION, 10).skipped
+            assert store.row_counts()["predictions"] == 1
+        assert store.delete_expired(MODEL, NOW - RETENTION, 10).predictions == 1
+
+
+def test_the_trainer_window_is_the_retention_less_a_margin():
+    from explainops_server.training.cli import TRAINING_MARGIN_SECONDS
+
+    def since(retention: int) -> float | None:
+        return TrainingSettings(
+            model_name=MODEL, model_root="/tmp", base_version="v1", new_version="v2", retention_seconds=retention
+        ).labelled_since(NOW)
+
+    assert since(0) is None  # no retention: every label
+    assert since(int(RETENTION)) == NOW - RETENTION + TRAINING_MARGIN_SECONDS
