@@ -71,6 +71,7 @@ def drifted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
             time.sleep(0.2)
         else:
             pytest.fail(f"monitor never computed the drifted window: {doc}")
+        time.sleep(1.2)  # store counts are reused for about a second: let them see all 200 rows
         yield url, doc
     finally:
         proc.terminate()
@@ -110,6 +111,8 @@ def test_console_draws_per_feature_input_drift_and_explanation_drift(drifted_ser
             assert first in marked and bars.first.get_attribute("data-statistic") == "ks"
             assert page.inner_text("#fig-input-drift") == f"{len(marked)} / 30 features"
             assert page.inner_text("#fig-labelled-share") == "0.0 %"  # nothing labelled: drift needs no labels
+            store = page.inner_text("#fig-store")  # the retention figures reach the console too
+            assert store.startswith("200 predictions, 0 feedback") and "kept 30.0 d" in store
             summary = page.inner_text("#drift-summary")
             assert "of 30 features drifted" in summary and "200 predictions" in summary
 

@@ -55,6 +55,12 @@ def test_input_and_explanation_drift_reach_stats_monitoring_and_metrics(run_serv
         flagged = set(alarm["input_drift"]["drifted_features"])
         assert set(SIZE_FEATURES) <= flagged and alarm["input_drift"]["share"] >= len(SIZE_FEATURES) / len(names)
 
+        deadline = time.monotonic() + 10  # the counts are reused for a second or more
+        while (store := http.get(f"/v1/models/{MODEL}/monitoring").json()["store"])["rows"]["predictions"] < 400:
+            assert time.monotonic() < deadline, store
+            time.sleep(0.2)
+        assert store["rows"] == {"predictions": 400, "feedback": 0} and store["bytes"] > 0
+        assert store["retention_seconds"] == 30 * 86_400
         stats = http.get(f"/v1/models/{MODEL}/feedback/stats").json()
         metrics = http.get("/metrics").text
     assert stats["input_drift"] >= len(SIZE_FEATURES) / len(names) and stats["explanation_drift"] is not None

@@ -23,6 +23,14 @@ function renderMonitoringFigures() {
   $("fig-label-delay").textContent = typeof delay === "number" ? duration(delay) : "–";
   const drift = state.monitoring && state.monitoring.input_drift;
   $("fig-input-drift").textContent = drift ? `${drift.drifted_features.length} / ${drift.features.length} features` : "–";
+  const store = state.monitoring && state.monitoring.store;
+  if (store && store.rows) {
+    const size = typeof store.bytes === "number" ? ` · ${(store.bytes / 1048576).toFixed(1)} MB` : "";
+    const kept = store.retention_seconds ? ` · kept ${duration(store.retention_seconds)}` : " · kept forever";
+    $("fig-store").textContent = `${store.rows.predictions} predictions, ${store.rows.feedback} feedback${size}${kept}`;
+  } else {
+    $("fig-store").textContent = "–";
+  }
 }
 
 function duration(seconds) {
@@ -107,6 +115,6 @@ function renderExplanationDriftChart() {
     root.append(svg("text", { x: width - 2, y: y + 13, "text-anchor": "end" }, pct(f.recent_share)));
   });
   root.append(svg("text", { x: labelW + plotW / 2, y: height - 3, "text-anchor": "middle", fill: "var(--muted)" },
-    "share of |attribution|: grey = reference, dark = recent"));
+    "|attribution| share: grey reference, dark recent"));
   box.append(root);
 }

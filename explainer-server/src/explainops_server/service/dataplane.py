@@ -97,6 +97,7 @@ class DataPlane:
         self.pool: ExplainPool | None = None
         self.monitor: DriftMonitor | None = None
         self.retention: RetentionTask | None = None
+        self.store_figures: StoreCollector | None = None
         self.cache = ExplanationCache(settings.explain_cache_size)
         self.metrics = DataPlaneMetrics()
         self._ale: Explainer | None = None
@@ -132,7 +133,8 @@ class DataPlane:
         self.metrics.registry.register(
             FeedbackStatsCollector(self.model.name, lambda: self.stats(self.stats_window))
         )
-        self.metrics.registry.register(StoreCollector(self.store.row_counts, self.store.size_bytes))
+        self.store_figures = StoreCollector(self.store.row_counts, self.store.size_bytes)
+        self.metrics.registry.register(self.store_figures)
         self.monitor, self.retention = start_background_tasks(self.settings, self.model, self.store, self.metrics)
         self.started = True
 
@@ -356,14 +358,26 @@ class DataPlane:
         if current is None:
             current = VersionStats(model_version=version).to_dict(window)
         # Drift is computed for the served version only; other versions carry nulls.
-        drift = summary(self.monitoring()) if self.monitor is not None else summary({})
+        drift = summary(self._drift_document())
         for entry in by_version:
             entry.update(summary({}))
         current.update(drift)
         return {"model_name": self.model.name, **current, "by_version": by_version}
 
     def monitoring(self) -> dict[str, Any]:
+        """The drift monitor's last result plus the store's size and retention (for the console)."""
         self.require_explainer_role("monitoring")
+        assert self.store_figures is not None
+        rows, size = self.store_figures.figures()
+        store = {
+            "rows": rows,
+            "bytes": size,
+            "retention_seconds": self.settings.retention_seconds or None,
+            "last_retention_pass": self.retention.last_pass if self.retention is not None else None,
+        }
+        return {**self._drift_document(), "store": store}
+
+    def _drift_document(self) -> dict[str, Any]:
         if self.monitor is None:
             return {
                 "model_name": self.model.name,

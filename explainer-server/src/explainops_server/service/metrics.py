@@ -90,20 +90,30 @@ class MonitoringCollector(Collector):
 
 
 class StoreCollector(Collector):
-    """Row counts and size of the feedback store, cached for `ttl` seconds (a count scans an index)."""
+    """Row counts and size of the feedback store. A count scans an index, so the figures are reused for
+    100 times as long as they took to read (at least 1 s): instant on a small store, a minute on a
+    store whose counts take 0.6 s."""
 
-    def __init__(
-        self, counts: Callable[[], dict[str, int]], size: Callable[[], int | None], ttl: float = 30.0
-    ) -> None:
-        self._counts, self._size, self._ttl = counts, size, ttl
+    COST_FACTOR = 100.0
+    MIN_TTL = 1.0
+
+    def __init__(self, counts: Callable[[], dict[str, int]], size: Callable[[], int | None]) -> None:
+        self._counts, self._size = counts, size
         self._lock = threading.Lock()
-        self._cached: tuple[float, dict[str, int], int | None] | None = None
+        self._cached: tuple[float, dict[str, int], int | None] | None = None  # (valid until, counts, size)
+
+    def figures(self) -> tuple[dict[str, int], int | None]:
+        """(row counts, bytes); shared by /metrics and the monitoring route."""
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now > self._cached[0]:
+                counts, size = self._counts(), self._size()
+                took = time.monotonic() - now
+                self._cached = (now + max(self.MIN_TTL, took * self.COST_FACTOR), counts, size)
+            return self._cached[1], self._cached[2]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self._lock:
-            if self._cached is None or time.monotonic() - self._cached[0] > self._ttl:
-                self._cached = (time.monotonic(), self._counts(), self._size())
-            _, counts, size = self._cached
+        counts, size = self.figures()
         rows = GaugeMetricFamily("explainops_store_rows", "Rows in the feedback store", labels=["table"])
         for table, count in sorted(counts.items()):
             rows.add_metric([table], float(count))
