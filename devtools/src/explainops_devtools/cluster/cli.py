@@ -61,14 +61,14 @@ def cmd_up(settings: ClusterSettings) -> int:
     return 0
 
 
-def cmd_down(settings: ClusterSettings) -> int:
-    state_file = _state_file(settings)
+def cmd_down(settings: ClusterSettings, workdir: Path | None = None) -> int:
+    state_file = workdir / "state.json" if workdir else _state_file(settings)
     if not state_file.exists():
         print("no cluster running (no state file)")
         return 0
     cluster = Cluster.from_state(json.loads(state_file.read_text()), settings)
     cluster.stop()
-    state_file.unlink()
+    state_file.unlink(missing_ok=True)
     left = cluster.host.leftovers(bridge=settings.bridge, roots=cluster._roots(), markers=cluster._markers()) if cluster.host else []
     print("cluster stopped" + ("" if not left else "; left behind: " + "; ".join(left)))
     return 0 if not left else 1
@@ -90,10 +90,14 @@ def cmd_status(settings: ClusterSettings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m explainops_devtools.cluster", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="down: the working directory of a cluster another program started (e.g. the demo's)")
     args = parser.parse_args(argv)
     settings = ClusterSettings()
     try:
-        return {"up": cmd_up, "down": cmd_down, "status": cmd_status}[args.command](settings)
+        if args.command == "down":
+            return cmd_down(settings, args.workdir)
+        return {"up": cmd_up, "status": cmd_status}[args.command](settings)
     except ClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import manifests, node
 from .errors import ClusterError, ForeignClusterError, PrerequisiteError, StartupError
-from .host import HostState, create_bridge, isolate_pods, write_sysctl
+from .host import HostState, cgroups_named, create_bridge, isolate_pods, kill_cgroup_processes, write_sysctl
 from .pki import CertificateAuthority, service_account_keys
 from .processes import ManagedProcess, cmdline, rss_bytes, spawn
 from .settings import ClusterSettings, source_tree
@@ -146,6 +146,9 @@ class Cluster:
             self.stop(keep_workdir=True)
             raise
         self.timings["total"] = time.monotonic() - started
+        assert self.workdir is not None
+        # So `python -m explainops_devtools.cluster down --workdir DIR` can clean up after a crash.
+        (self.workdir / "state.json").write_text(json.dumps(self.describe(), indent=2))
         return self
 
     def _take_lock(self) -> None:
@@ -184,7 +187,8 @@ class Cluster:
         k8s = s.k8s_bin_dir
 
         self.host = HostState.capture()
-        (work / "host-state.json").write_text(self.host.to_json())
+        # Written before anything changes, so a crash half-way can still be undone.
+        (work / "state.json").write_text(json.dumps(self.describe(), indent=2))
         self.hostpath_dir_existed = HOSTPATH_PV_DIR.exists()
         prefix = ipaddress.ip_network(s.pod_cidr).prefixlen
         create_bridge(s.bridge, s.node_ip, prefix, s.service_cidr)
@@ -249,7 +253,7 @@ class Cluster:
         # CRDs before the controller-manager, so its garbage collector knows their kinds at once.
         crd_files = [s.addon_dir("kserve") / "crd", s.addon_dir("knative") / "crd"]
         tree = source_tree()
-        if tree is not None:
+        if tree is not None and s.project_crds:
             crd_files.append(tree / "crds")
         docs = manifests.load_dir(crd_files, s.cache_dir / "parsed-yaml")
         with self.api_client() as client:
@@ -415,6 +419,10 @@ class Cluster:
             self._remove_containers()
             self.processes.pop("containerd").stop()
         self._kill_strays()
+        if self.host is not None:
+            for cgroup in cgroups_named("kubepods"):
+                if str(cgroup) not in self.host.cgroups:
+                    kill_cgroup_processes(cgroup)
         for name in reversed(list(self.processes)):
             self.processes.pop(name).stop()
         if self.host is not None and self.workdir is not None:

@@ -124,6 +124,25 @@ def cgroups_named(name: str) -> list[Path]:
     return found
 
 
+def kill_cgroup_processes(path: Path) -> None:
+    """SIGKILL every process left in a cgroup tree (pod processes whose shim is gone), then wait for them."""
+    import os
+    import signal
+    import time
+
+    pids = set()
+    for procs in path.rglob("cgroup.procs"):
+        with contextlib.suppress(OSError, ValueError):
+            pids |= {int(p) for p in procs.read_text().split()}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while pids and time.monotonic() < deadline:
+        pids = {p for p in pids if Path(f"/proc/{p}").exists()}
+        time.sleep(0.05)
+
+
 def remove_cgroup_tree(path: Path) -> None:
     """rmdir bottom-up; a cgroup with live processes stays (and shows up in ``leftovers``)."""
     for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
@@ -181,9 +200,11 @@ class HostState:
         for name, value in self.sysctls.items():
             if read_sysctls().get(name) != value:
                 write_sysctl(name, value)
-        for cgroup in cgroups_named("kubepods"):
-            if str(cgroup) not in self.cgroups:
-                remove_cgroup_tree(cgroup)
+        created = [c for c in cgroups_named("kubepods") if str(c) not in self.cgroups]
+        for cgroup in created:
+            kill_cgroup_processes(cgroup)
+        for cgroup in created:
+            remove_cgroup_tree(cgroup)
 
     def leftovers(self, *, bridge: str, roots: tuple[Path, ...], markers: tuple[str, ...]) -> list[str]:
         """Everything that still differs from the captured host: empty after a clean stop."""

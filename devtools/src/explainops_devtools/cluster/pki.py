@@ -58,6 +58,7 @@ class CertificateAuthority:
             .not_valid_before(now - dt.timedelta(hours=1))
             .not_valid_after(now + VALIDITY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False)
             .add_extension(
                 x509.KeyUsage(
                     digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
@@ -101,6 +102,11 @@ class CertificateAuthority:
             .not_valid_before(now - dt.timedelta(hours=1))
             .not_valid_after(now + VALIDITY)
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+            # Python 3.13's default TLS verification (X509 strict) requires the key identifiers.
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
+            )
         )
         alt_names = [x509.DNSName(d) for d in dns_names] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
         if alt_names:

@@ -40,6 +40,9 @@ class ClusterSettings(BaseSettings):
     service_cidr: str = Field(default="10.96.0.0/24", description="ClusterIP range, routed to the bridge.")
     run_dir: Path = Field(default=Path("/run/explainops"), description="Sockets and runtime state.")
     start_timeout_seconds: float = Field(default=120.0, description="Budget for each component to become ready.")
+    project_crds: bool = Field(
+        default=True, description="Install crds/ at start (tests); off when the Helm chart installs the CRD."
+    )
     image_archives: Path | None = Field(
         default=None, description="Directory of image archives to import (default: <cache>/images)."
     )
