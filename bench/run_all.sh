@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 echo "== server: bench/bench_server.py"; $PY bench/bench_server.py "$@"
+echo "== monitoring: bench/bench_monitoring.py"; $PY bench/bench_monitoring.py
 echo "== operator: bench/bench_operator.py"; $PY bench/bench_operator.py

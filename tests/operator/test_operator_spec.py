@@ -124,6 +124,13 @@ def test_explainer_param_rules_agree_with_the_crd_cel() -> None:
     assert all(set(types) <= set(EXPLAINER_TYPES) for types in from_cel.values())
 
 
+def test_monitoring_defaults() -> None:
+    """Retention defaults to 30 days and input drift never triggers unless maxInputDrift is set."""
+    parsed = parse_spec(BASE_SPEC)
+    assert parsed.feedback.retention == "30d" and parsed.feedback.retention_seconds == 30 * 86_400
+    assert parsed.feedback.thresholds.max_input_drift is None
+
+
 def test_full_spec_is_typed() -> None:
     parsed = parse_spec(
         spec(
@@ -135,7 +142,8 @@ def test_full_spec_is_typed() -> None:
                      "resources": {"requests": {"cpu": 1}, "limits": {"cpu": "2"}},
                      "authTokenSecretRef": {"name": "tok", "key": "token"}},
             feedback={"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}, "window": 50,
-                      "thresholds": {"minLabelled": 5, "maxErrorRate": 0.1, "minExplanationRating": 3}},
+                      "thresholds": {"minLabelled": 5, "maxErrorRate": 0.1, "minExplanationRating": 3,
+                                     "maxInputDrift": 0.25}, "retention": "720h"},
             retraining={"enabled": True, "trainingDataUri": "file:///data/train.csv", "cooldownSeconds": 0,
                         "gate": {"metric": "feedbackAccuracy", "minImprovement": 0.02}},
         )
@@ -147,6 +155,8 @@ def test_full_spec_is_typed() -> None:
     assert parsed.serving.auth_token_secret_ref is not None and parsed.serving.auth_token_secret_ref.key == "token"
     assert parsed.feedback.dsn_secret_ref is not None and parsed.feedback.dsn_secret_ref.name == "pg"
     assert parsed.feedback.thresholds.min_explanation_rating == 3.0
+    assert parsed.feedback.thresholds.max_input_drift == 0.25
+    assert parsed.feedback.retention_seconds == 720 * 3600
     assert parsed.retraining.cooldown_seconds == 0
     assert parsed.retraining.gate.min_improvement == 0.02
 
@@ -162,6 +172,9 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
                                                                     "limits": {"cpu": "1500m"}}), None),
     ("request over limit", with_field("serving.resources", {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}),
      "spec.serving.resources.requests"),
+    ("retention not a string", with_field("feedback.retention", 30), "spec.feedback.retention"),
+    ("input drift not a number", with_field("feedback.thresholds", {"maxInputDrift": "0.1"}),
+     "spec.feedback.thresholds.maxInputDrift"),
     ("section not object", with_field("serving", [1]), "spec.serving"),
 ]
 

@@ -100,6 +100,19 @@ def test_trainer_reads_the_feedback_store_the_server_writes():
     )
     job_args = pod_of(build_retraining_job(run()))["containers"][0]["args"]
     assert flag(job_args, "--feedback-store") == flag(explainer["args"], "--feedback-store")
+    # The trainer's label window follows the retention the server applies to the same store.
+    assert flag(job_args, "--retention-seconds") == flag(explainer["args"], "--retention-seconds") == "2592000"
+
+
+def test_retention_reaches_the_server_and_the_trainer():
+    body = {**SPEC, "feedback": {"retention": "36h"}}
+    isvc = render_inference_service(OWNER, parse_spec(body), "v2", default_image="img")
+    explainer = next(
+        c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "transformer-container"
+    )
+    assert flag(explainer["args"], "--retention-seconds") == str(36 * 3600)
+    job = build_retraining_job(run(body))
+    assert flag(pod_of(job)["containers"][0]["args"], "--retention-seconds") == str(36 * 3600)
 
 
 def test_same_trigger_builds_the_same_job():

@@ -236,6 +236,8 @@ def explainer_args(name: str, spec: ExplainableModelSpec, version: str) -> list[
         "--explain-cache-size",
         str(explainer.cache.max_entries if explainer.cache.enabled else 0),
         *feedback_store_args(spec),
+        "--retention-seconds",
+        str(spec.feedback.retention_seconds),
         "--host",
         "0.0.0.0",
         "--http-port",

@@ -123,6 +123,8 @@ def trainer_args(run: TrainingRun, model_root: str, data_path: str | None) -> li
         "--base-version", run.base_version,
         "--new-version", run.candidate_version,
         "--termination-log", TERMINATION_LOG,
+        # The trainer reads only labels the serving pod's retention keeps (see the server's retention).
+        "--retention-seconds", str(spec.feedback.retention_seconds),
     ]  # fmt: skip
     if data_path:
         args += ["--training-data", data_path]

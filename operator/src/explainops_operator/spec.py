@@ -230,6 +230,19 @@ class FeedbackThresholds(_Model):
     min_labelled: Annotated[int, Field(ge=1, le=10_000_000)] = 50
     max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.2
     min_explanation_rating: Annotated[float, Field(ge=1, le=5)] | None = None
+    # Share of drifted features; unset = input drift never triggers.
+    max_input_drift: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+# spec.feedback.retention: a whole number of hours or days.
+RETENTION_PATTERN = r"^([1-9][0-9]{0,3}d|[1-9][0-9]{0,4}h)$"
+RETENTION_UNIT_SECONDS = {"h": 3600, "d": 86_400}
+Retention = Annotated[str, StringConstraints(max_length=6, pattern=RETENTION_PATTERN)]
+
+
+def retention_seconds(value: str) -> int:
+    """`30d` -> 2592000; the caller has matched RETENTION_PATTERN."""
+    return int(value[:-1]) * RETENTION_UNIT_SECONDS[value[-1]]
 
 
 class FeedbackSpec(_Model):
@@ -237,6 +250,11 @@ class FeedbackSpec(_Model):
     dsn_secret_ref: SecretKeyRef | None = None
     window: Annotated[int, Field(ge=10, le=100_000)] = 100
     thresholds: FeedbackThresholds = Field(default_factory=FeedbackThresholds)
+    retention: Retention = "30d"
+
+    @property
+    def retention_seconds(self) -> int:
+        return retention_seconds(self.retention)
 
     @model_validator(mode="after")
     def _dsn_only_for_postgres(self) -> FeedbackSpec:

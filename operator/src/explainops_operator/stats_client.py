@@ -65,6 +65,7 @@ def figures_for(stats: dict[str, Any], version: str) -> FeedbackFigures | None:
         labelled_count=_int(entry.get("labelled_count")),
         error_rate=_float(entry.get("error_rate")),
         mean_explanation_rating=_float(entry.get("mean_explanation_rating")),
+        input_drift=_float(entry.get("input_drift")),
     )
 
 
