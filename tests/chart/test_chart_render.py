@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CHART, REPO, HelmError
+from chart_helpers import CHART, REPO, HelmError
 
 DIGEST = "sha256:" + "ab" * 32
 NON_DEFAULT_VALUES: dict[str, Any] = {
@@ -62,7 +62,8 @@ NON_DEFAULT_VALUES: dict[str, Any] = {
 EXPECTED_RULES = {
     ("explainops.dev", "explainablemodels"): {"get", "list", "watch", "patch"},
     ("explainops.dev", "explainablemodels/status"): {"patch"},
-    ("serving.kserve.io", "inferenceservices"): {"get", "list", "watch", "create", "patch"},
+    ("explainops.dev", "explainablemodels/finalizers"): {"update"},
+    ("serving.kserve.io", "inferenceservices"): {"get", "list", "watch", "create", "patch", "delete"},
     ("batch", "jobs"): {"get", "create"},
     ("", "pods"): {"list"},
     ("", "events"): {"create"},

@@ -12,12 +12,12 @@ from explainops_operator.policy import (
     FeedbackFigures,
     RetrainingPolicy,
     RetrainingState,
-    Thresholds,
     cooldown_ends_at,
     decide,
     failure_backoff_until,
     next_candidate_version,
 )
+from explainops_operator.spec import FeedbackThresholds
 
 NOW = datetime(2026, 11, 28, 3, 0, 0, tzinfo=UTC)
 SERVED = "v1"
@@ -33,21 +33,31 @@ def spec(
     min_labelled: int = 20,
     max_error_rate: float = 0.2,
     min_rating: float | None = None,
+    max_drift: float | None = None,
     cooldown: float = 300,
     pinned: bool = False,
 ) -> RetrainingPolicy:
     return RetrainingPolicy(
         enabled=enabled,
-        thresholds=Thresholds(min_labelled, max_error_rate, min_rating),
+        thresholds=FeedbackThresholds(
+            min_labelled=min_labelled,
+            max_error_rate=max_error_rate,
+            min_explanation_rating=min_rating,
+            max_input_drift=max_drift,
+        ),
         cooldown_seconds=cooldown,
         pinned=pinned,
     )
 
 
 def figures(
-    labelled: int = 50, error_rate: float | None = 0.4, rating: float | None = None, version: str = SERVED
+    labelled: int = 50,
+    error_rate: float | None = 0.4,
+    rating: float | None = None,
+    version: str = SERVED,
+    drift: float | None = None,
 ) -> FeedbackFigures:
-    return FeedbackFigures(version, labelled, error_rate, rating)
+    return FeedbackFigures(version, labelled, error_rate, rating, drift)
 
 
 IDLE = RetrainingState()
@@ -78,6 +88,14 @@ CASES = [
     ("rating-equal-is-within", spec(min_rating=3.0), IDLE, figures(error_rate=0.1, rating=3.0), False, policy.WITHIN_THRESHOLDS),
     ("rating-null", spec(min_rating=3.0), IDLE, figures(error_rate=0.1, rating=None), False, policy.WITHIN_THRESHOLDS),
     ("rating-threshold-unset", spec(min_rating=None), IDLE, figures(error_rate=0.1, rating=1.0), False, policy.WITHIN_THRESHOLDS),
+    ("input-drift-above-needs-no-labels", spec(max_drift=0.2), IDLE, figures(labelled=0, error_rate=None, drift=0.3), True, policy.INPUT_DRIFT_ABOVE_THRESHOLD),
+    ("input-drift-equal-is-within", spec(max_drift=0.2), IDLE, figures(error_rate=0.1, drift=0.2), False, policy.WITHIN_THRESHOLDS),
+    ("input-drift-zero-threshold-any-feature", spec(max_drift=0.0), IDLE, figures(error_rate=0.1, drift=1 / 30), True, policy.INPUT_DRIFT_ABOVE_THRESHOLD),
+    ("input-drift-null", spec(max_drift=0.2), IDLE, figures(labelled=0, error_rate=None, drift=None), False, policy.INSUFFICIENT_FEEDBACK),
+    ("input-drift-threshold-unset", spec(max_drift=None), IDLE, figures(error_rate=0.1, drift=1.0), False, policy.WITHIN_THRESHOLDS),
+    ("input-drift-waits-for-cooldown", spec(max_drift=0.0, cooldown=300), RetrainingState(last_trigger_at=ago(10)), figures(drift=1.0), False, policy.COOLDOWN),
+    ("input-drift-waits-for-backoff", spec(max_drift=0.0), RetrainingState(consecutive_failures=1, not_before=NOW + timedelta(seconds=5)), figures(drift=1.0), False, policy.FAILURE_BACKOFF),
+    ("input-drift-never-two-runs", spec(max_drift=0.0), RetrainingState(active_job="j"), figures(drift=1.0), False, policy.RUN_ACTIVE),
     ("error-rate-wins-over-rating", spec(min_rating=3.0), IDLE, figures(error_rate=0.5, rating=1.0), True, policy.ERROR_RATE_ABOVE_THRESHOLD),
     ("within-thresholds", spec(), IDLE, figures(error_rate=0.05), False, policy.WITHIN_THRESHOLDS),
 ]

@@ -1,4 +1,4 @@
-"""`explainops-server serve ...` and `explainops-server train ...`.
+"""`explainops-server serve ...`, `explainops-server train ...` and `explainops-server audit export ...`.
 
 Every `serve` flag is generated from `ServerSettings`, so flags and `EXPLAINOPS_*` variables never
 drift apart. Flags win over the environment.
@@ -54,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="Serve one model: predict, explain, feedback.")
     add_settings_flags(serve)
     sub.add_parser("train", help="Retrain a model from base data plus feedback labels.", add_help=False)
+    audit = sub.add_parser("audit", help="Audit trail of a feedback store.")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_sub.add_parser(
+        "export", help="Write predictions, explanations and feedback as JSON Lines to stdout."
+    )
+    export.add_argument("--feedback-store", required=True, help="sqlite:///abs/path.db or postgresql://...")
+    export.add_argument("--model-name", default=None, help="Only this model (default: every model).")
+    export.add_argument("--since", default=None, help="Unix seconds or ISO 8601 time; inclusive.")
+    export.add_argument("--until", default=None, help="Unix seconds or ISO 8601 time; exclusive.")
     return parser
 
 
@@ -114,11 +123,34 @@ def train(argv: Sequence[str]) -> int:
     return int(training.main(list(argv)) or 0)
 
 
+def audit_export(args: argparse.Namespace) -> int:
+    from explainops_server.feedback import open_store
+    from explainops_server.service.audit import audit_lines, parse_time
+
+    try:
+        since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
+        store = open_store(args.feedback_store)
+    except ExplainOpsError as exc:
+        return _fail(exc.detail, EXIT_CONFIG)
+    out = sys.stdout.buffer
+    try:
+        for line in audit_lines(store, args.model_name, since, until):
+            out.write(line)
+        out.flush()
+    except ExplainOpsError as exc:
+        return _fail(exc.detail, EXIT_CONFIG)
+    finally:
+        store.close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         return train(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command == "audit":
+        return audit_export(args)
     try:
         settings = settings_from_args(args)
     except ValidationError as exc:

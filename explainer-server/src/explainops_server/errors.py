@@ -94,3 +94,10 @@ class UnsupportedOperation(ExplainOpsError):
 
     kind = "unsupported_operation"
     status = 400
+
+
+class FeedbackTooLate(ExplainOpsError):
+    """Feedback on a prediction older than the configured maximum feedback age."""
+
+    kind = "feedback_too_late"
+    status = 422

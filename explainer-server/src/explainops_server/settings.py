@@ -72,6 +72,40 @@ class ServerSettings(BaseSettings):
     )
     max_batch: int = Field(default=1000, ge=1, description="Most rows per predict/explain or feedback batch.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+    monitor_interval: float = Field(
+        default=30.0, ge=0, le=86_400, description="Seconds between drift computations (0 turns monitoring off)."
+    )
+    monitor_window: int = Field(
+        default=500, ge=10, le=100_000, description="Newest predictions of the served version compared for drift."
+    )
+    monitor_min_rows: int = Field(
+        default=50, ge=10, le=100_000, description="Fewest predictions in the window before drift is reported."
+    )
+    drift_significance: float = Field(
+        default=0.01, gt=0, lt=1, description="Family-wise level of the per-feature drift tests (Bonferroni)."
+    )
+    monitor_explain_rows: int = Field(
+        default=32, ge=0, le=1000, description="Window rows explained per cycle for explanation drift (0: off)."
+    )
+    explanation_drift_threshold: float = Field(
+        default=0.2, gt=0, le=1, description="Explanation drift (total variation of attribution shares) flagged above this."
+    )
+    retention_seconds: int = Field(
+        default=30 * 86_400,
+        ge=0,
+        description="Predictions and their feedback older than this are deleted (0 keeps everything).",
+    )
+    retention_interval: float = Field(
+        default=300.0, gt=0, le=86_400, description="Seconds between retention passes."
+    )
+    retention_batch: int = Field(
+        default=1000, ge=1, le=100_000, description="Most predictions deleted per transaction."
+    )
+    feedback_max_age_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Feedback on a prediction older than this gets 422 feedback_too_late (unset: any age).",
+    )
 
     @field_validator("explainer_params", mode="before")
     @classmethod

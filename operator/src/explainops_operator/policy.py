@@ -10,16 +10,19 @@ Order of the checks (the first that applies decides):
 The cooldown is computed from the recorded times and the current spec (so shortening it in the spec
 takes effect); status.retraining.notBefore only carries it for display unless runs have failed.
 6. no stats, or stats of another version      -> hold  (NoStats / StatsVersionMismatch)
-7. fewer labels than minLabelled              -> hold  (InsufficientFeedback)
-8. error rate above maxErrorRate              -> retrain (ErrorRateAboveThreshold)
-9. mean rating below minExplanationRating     -> retrain (ExplanationRatingBelowThreshold)
-10. otherwise                                 -> hold  (WithinThresholds)
+7. input drift above maxInputDrift            -> retrain (InputDriftAboveThreshold)   needs no labels
+8. fewer labels than minLabelled              -> hold  (InsufficientFeedback)
+9. error rate above maxErrorRate              -> retrain (ErrorRateAboveThreshold)
+10. mean rating below minExplanationRating    -> retrain (ExplanationRatingBelowThreshold)
+11. otherwise                                 -> hold  (WithinThresholds)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from explainops_operator.spec import ExplainableModelSpec, FeedbackThresholds
 
 # Decision reasons (also used as status.retraining.lastTrigger.reason and in conditions).
 DISABLED = "Disabled"
@@ -32,19 +35,15 @@ STATS_VERSION_MISMATCH = "StatsVersionMismatch"
 INSUFFICIENT_FEEDBACK = "InsufficientFeedback"
 ERROR_RATE_ABOVE_THRESHOLD = "ErrorRateAboveThreshold"
 EXPLANATION_RATING_BELOW_THRESHOLD = "ExplanationRatingBelowThreshold"
+INPUT_DRIFT_ABOVE_THRESHOLD = "InputDriftAboveThreshold"
 WITHIN_THRESHOLDS = "WithinThresholds"
 
-TRIGGER_REASONS = frozenset({ERROR_RATE_ABOVE_THRESHOLD, EXPLANATION_RATING_BELOW_THRESHOLD})
+TRIGGER_REASONS = frozenset(
+    {ERROR_RATE_ABOVE_THRESHOLD, EXPLANATION_RATING_BELOW_THRESHOLD, INPUT_DRIFT_ABOVE_THRESHOLD}
+)
 
 # Failure backoff doubles per consecutive failure up to this many seconds.
 MAX_FAILURE_BACKOFF_SECONDS = 3600.0
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    min_labelled: int
-    max_error_rate: float
-    min_explanation_rating: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,18 @@ class RetrainingPolicy:
     """The spec side: spec.retraining + spec.feedback.thresholds."""
 
     enabled: bool
-    thresholds: Thresholds
+    thresholds: FeedbackThresholds
     cooldown_seconds: float
     pinned: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: ExplainableModelSpec) -> RetrainingPolicy:
+        return cls(
+            enabled=spec.retraining.enabled,
+            thresholds=spec.feedback.thresholds,
+            cooldown_seconds=spec.retraining.cooldown_seconds,
+            pinned=bool(spec.model.pinned_version),
+        )
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class FeedbackFigures:
     labelled_count: int  # labels on this version = labels since it was trained/promoted
     error_rate: float | None
     mean_explanation_rating: float | None
+    input_drift: float | None = None  # share of drifted features in the server's last window
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,13 @@ def decide(
             f"stats are for {figures.model_version}, the served version is {served_version}",
         )
     thresholds = policy.thresholds
+    drift = figures.input_drift
+    if thresholds.max_input_drift is not None and drift is not None and drift > thresholds.max_input_drift:
+        return Decision(
+            True,
+            INPUT_DRIFT_ABOVE_THRESHOLD,
+            f"input drift {drift:.3f} (share of drifted features) > maxInputDrift {thresholds.max_input_drift:.3f}",
+        )
     if figures.labelled_count < thresholds.min_labelled:
         return Decision(
             False,

@@ -1,6 +1,7 @@
 """Reads the server's feedback statistics: the retraining trigger signal (HTTP I/O, kept out of the pure layer).
 
-Signal path: the operator polls `GET {status.url}/v1/models/{name}/feedback/stats?window=W`. The server
+Signal path: the operator polls `GET {status.address.url}/v1/models/{name}/feedback/stats?window=W`
+(the cluster-local address; `status.url` is KServe's external host). The server
 then needs no Kubernetes credentials at all; the operator already holds the rights it needs.
 """
 
@@ -64,6 +65,7 @@ def figures_for(stats: dict[str, Any], version: str) -> FeedbackFigures | None:
         labelled_count=_int(entry.get("labelled_count")),
         error_rate=_float(entry.get("error_rate")),
         mean_explanation_rating=_float(entry.get("mean_explanation_rating")),
+        input_drift=_float(entry.get("input_drift")),
     )
 
 

@@ -554,6 +554,7 @@ async function refresh() {
   renderList();
   renderAccuracyChart();
   renderHistoryChart();
+  await refreshMonitoring(); // monitoring.js
   if (state.selectedId && !selected()) state.selectedId = null;
   renderDetail();
   document.body.dataset.loaded = "true";

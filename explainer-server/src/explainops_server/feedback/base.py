@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,7 +39,7 @@ class FeedbackRecord:
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
 
-FeedbackStatus = Literal["created", "duplicate", "conflict", "unknown_prediction"]
+FeedbackStatus = Literal["created", "duplicate", "conflict", "unknown_prediction", "too_late"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class FeedbackOutcome:
     prediction_id: str
     status: FeedbackStatus
     model_version: str | None = None
+    prediction_created_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,13 @@ class LabelledExample:
     created_at: float
 
 
+@dataclass(frozen=True)
+class RetentionBatch:
+    predictions: int = 0
+    feedback: int = 0
+    skipped: bool = False  # another replica holds the retention lock
+
+
 @dataclass
 class VersionStats:
     model_version: str
@@ -69,6 +78,9 @@ class VersionStats:
     correct_in_window: int = 0
     explanation_ratings: int = 0
     rating_sum: float = 0.0
+    # Seconds from a prediction to its first label, over the labelled predictions in the window.
+    label_delay_mean: float | None = None
+    label_delay_max: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, window: int) -> dict[str, Any]:
@@ -78,6 +90,9 @@ class VersionStats:
             "window": window,
             "predictions": self.predictions,
             "labelled_count": self.labelled_count,
+            "labelled_share": self.labelled_count / self.predictions if self.predictions else None,
+            "label_delay_mean_seconds": self.label_delay_mean,
+            "label_delay_max_seconds": self.label_delay_max,
             "window_count": self.window_count,
             "accuracy": accuracy,
             "error_rate": None if accuracy is None else 1.0 - accuracy,
@@ -99,9 +114,12 @@ class FeedbackStore(ABC):
     def record_predictions(self, records: list[PredictionRecord]) -> None: ...
 
     @abstractmethod
-    def add_feedback(self, records: list[FeedbackRecord], *, atomic: bool) -> list[FeedbackOutcome]:
-        """Insert what is new, report duplicates. With `atomic`, any unknown prediction or conflict
-        writes nothing (outcomes are still returned, so the caller can name the culprits)."""
+    def add_feedback(
+        self, records: list[FeedbackRecord], *, atomic: bool, predicted_after: float | None = None
+    ) -> list[FeedbackOutcome]:
+        """Insert what is new, report duplicates. Feedback on a prediction made before `predicted_after`
+        is `too_late`. With `atomic`, any unknown prediction, conflict or late record writes nothing
+        (outcomes are still returned, so the caller can name the culprits)."""
 
     @abstractmethod
     def version_stats(self, model_name: str, window: int) -> list[VersionStats]: ...
@@ -110,7 +128,31 @@ class FeedbackStore(ABC):
     def recent_predictions(self, model_name: str, limit: int) -> list[dict[str, Any]]: ...
 
     @abstractmethod
-    def labelled_examples(self, model_name: str) -> list[LabelledExample]: ...
+    def labelled_examples(self, model_name: str, labelled_since: float | None = None) -> list[LabelledExample]:
+        """Predictions with their latest label; only labels given at or after `labelled_since` if set."""
+
+    @abstractmethod
+    def recent_inputs(self, model_name: str, model_version: str, limit: int) -> list[list[float]]:
+        """Inputs of the newest `limit` predictions of one version, newest first."""
+
+    @abstractmethod
+    def delete_expired(self, model_name: str, cutoff: float, batch: int) -> RetentionBatch:
+        """Delete at most `batch` predictions made before `cutoff` whose feedback is all older than
+        `cutoff`, together with that feedback, in one transaction."""
+
+    @abstractmethod
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table (every model)."""
+
+    @abstractmethod
+    def size_bytes(self) -> int | None:
+        """Bytes the store occupies (None when the backend cannot tell)."""
+
+    @abstractmethod
+    def audit_records(
+        self, model_name: str | None, since: float | None, until: float | None, page: int = 500
+    ) -> Iterator[dict[str, Any]]:
+        """Every prediction made in [since, until), oldest first, with all its feedback, read page by page."""
 
     @abstractmethod
     def close(self) -> None: ...

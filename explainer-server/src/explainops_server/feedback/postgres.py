@@ -7,43 +7,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from explainops_server.errors import StoreError
+from explainops_server.feedback.schema import POSTGRES
 from explainops_server.feedback.sql import SqlFeedbackStore
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-  prediction_id   TEXT PRIMARY KEY,
-  model_name      TEXT NOT NULL,
-  model_version   TEXT NOT NULL,
-  inputs          TEXT NOT NULL,
-  probabilities   TEXT NOT NULL,
-  predicted_label INTEGER NOT NULL,
-  request_id      TEXT,
-  explainer       TEXT,
-  explanation     TEXT,
-  created_at      DOUBLE PRECISION NOT NULL
-);
-CREATE INDEX IF NOT EXISTS predictions_by_model ON predictions (model_name, created_at);
-CREATE TABLE IF NOT EXISTS feedback (
-  seq                BIGSERIAL PRIMARY KEY,
-  feedback_id        TEXT NOT NULL UNIQUE,
-  prediction_id      TEXT NOT NULL REFERENCES predictions (prediction_id),
-  model_name         TEXT NOT NULL,
-  model_version      TEXT NOT NULL,
-  label              INTEGER,
-  correct            INTEGER,
-  explanation_rating INTEGER,
-  comment            TEXT,
-  source             TEXT,
-  created_at         DOUBLE PRECISION NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_by_model ON feedback (model_name, model_version);
-CREATE INDEX IF NOT EXISTS feedback_by_prediction ON feedback (prediction_id);
-"""
 
 
 class PostgresFeedbackStore(SqlFeedbackStore):
     dsn_scheme = "postgresql"
-    placeholder = "%s"
+    dialect = POSTGRES
 
     def __init__(self, dsn: str) -> None:
         super().__init__()
@@ -52,12 +22,13 @@ class PostgresFeedbackStore(SqlFeedbackStore):
         self._psycopg = psycopg
         try:
             self._conn = psycopg.connect(dsn, connect_timeout=10)
-            with self._conn.transaction(), self._conn.cursor() as cur:
-                # Replicas may start together: serialise schema creation.
-                cur.execute("SELECT pg_advisory_xact_lock(74210501)")
-                cur.execute(SCHEMA)
+            self.migrate()
         except psycopg.Error as exc:
             raise StoreError(f"cannot open PostgreSQL store: {exc}") from None
+
+    def _lock_schema(self, cursor: Any) -> None:
+        # Replicas may start together: one migrates, the others then find nothing pending.
+        cursor.execute("SELECT pg_advisory_xact_lock(74210501)")
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -66,6 +37,19 @@ class PostgresFeedbackStore(SqlFeedbackStore):
                 yield cur
         except self._psycopg.OperationalError as exc:
             raise StoreError(f"PostgreSQL store unavailable: {exc}") from None
+
+    def _retention_lock(self, cur: Any) -> bool:
+        # Replicas share the store: one of them deletes at a time, the others skip the round.
+        cur.execute("SELECT pg_try_advisory_xact_lock(74210502)")
+        return bool(cur.fetchone()[0])
+
+    def size_bytes(self) -> int | None:
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT pg_total_relation_size('predictions'::regclass)"
+                " + pg_total_relation_size('feedback'::regclass)"
+            )
+            return int(cur.fetchone()[0])
 
     def close(self) -> None:
         with self._lock:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from explainops_server.errors import StoreError
 from explainops_server.feedback.base import (
     FeedbackOutcome,
     FeedbackRecord,
@@ -17,6 +19,15 @@ from explainops_server.feedback.base import (
     PredictionRecord,
     VersionStats,
 )
+from explainops_server.feedback.schema import (
+    MIGRATIONS,
+    Dialect,
+    Migration,
+    SchemaError,
+    applied_versions,
+    migrate,
+)
+from explainops_server.feedback.sql_lifecycle import SqlLifecycleMixin
 
 CHUNK = 500
 
@@ -35,21 +46,28 @@ ON CONFLICT (feedback_id) DO NOTHING
 """
 
 # Per prediction the latest labelled feedback counts (a later correction replaces an earlier label).
-# `ok` is the explicit `correct` flag, else label == predicted label.
+# `ok` is the explicit `correct` flag, else label == predicted label. The window is the newest
+# labelled predictions by the time they were *predicted*, so a late label lands where it belongs
+# (rows predicted in the same request tie; the newer label ranks first among them).
+# `delay` runs from the prediction to its first label.
 STATS_LABELLED = """
 WITH latest AS (
-  SELECT f.model_version AS model_version, f.seq AS seq,
+  SELECT f.model_version AS model_version, f.seq AS seq, p.created_at AS predicted_at,
          COALESCE(f.correct, CASE WHEN f.label = p.predicted_label THEN 1 ELSE 0 END) AS ok,
+         MIN(f.created_at) OVER (PARTITION BY f.prediction_id) - p.created_at AS delay,
          ROW_NUMBER() OVER (PARTITION BY f.prediction_id ORDER BY f.seq DESC) AS rn
   FROM feedback f JOIN predictions p ON p.prediction_id = f.prediction_id
   WHERE f.model_name = ? AND (f.label IS NOT NULL OR f.correct IS NOT NULL)
 ), ranked AS (
-  SELECT model_version, ok, ROW_NUMBER() OVER (PARTITION BY model_version ORDER BY seq DESC) AS r
+  SELECT model_version, ok, delay,
+         ROW_NUMBER() OVER (PARTITION BY model_version ORDER BY predicted_at DESC, seq DESC) AS r
   FROM latest WHERE rn = 1
 )
 SELECT model_version, COUNT(*),
        SUM(CASE WHEN r <= ? THEN 1 ELSE 0 END),
-       SUM(CASE WHEN r <= ? THEN ok ELSE 0 END)
+       SUM(CASE WHEN r <= ? THEN ok ELSE 0 END),
+       AVG(CASE WHEN r <= ? THEN delay END),
+       MAX(CASE WHEN r <= ? THEN delay END)
 FROM ranked GROUP BY model_version
 """
 
@@ -72,15 +90,15 @@ WITH latest AS (
 SELECT p.prediction_id, p.model_version, p.inputs,
        COALESCE(l.label, p.predicted_label), l.created_at
 FROM latest l JOIN predictions p ON p.prediction_id = l.prediction_id
-WHERE l.rn = 1
+WHERE l.rn = 1 AND l.created_at >= ?
 ORDER BY l.created_at, p.prediction_id
 """
 
 
-class SqlFeedbackStore(FeedbackStore):
+class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
     """One connection guarded by a lock; subclasses provide the connection and the dialect."""
 
-    placeholder = "?"
+    dialect: Dialect
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -89,8 +107,27 @@ class SqlFeedbackStore(FeedbackStore):
     def _transaction(self) -> Any:
         """Context manager yielding a cursor inside one transaction (commit on success)."""
 
+    def _lock_schema(self, cursor: Any) -> None:
+        """Serialise schema changes with other processes, inside the transaction (if the transaction
+        alone does not already)."""
+
     def _sql(self, statement: str) -> str:
-        return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
+        placeholder = self.dialect.placeholder
+        return statement if placeholder == "?" else statement.replace("?", placeholder)
+
+    def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+        """Bring the schema up to the last of `migrations`, all or nothing; returns the versions applied."""
+        with self._tx() as cur:
+            self._lock_schema(cur)
+            try:
+                return migrate(cur, self.dialect, migrations, time.time())
+            except SchemaError as exc:
+                raise StoreError(f"feedback store schema: {exc}") from None
+
+    def schema_version(self) -> int:
+        with self._tx() as cur:
+            versions = applied_versions(cur)
+        return versions[-1] if versions else 0
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
@@ -127,16 +164,19 @@ class SqlFeedbackStore(FeedbackStore):
             found.extend(cur.fetchall())
         return found
 
-    def add_feedback(self, records: list[FeedbackRecord], *, atomic: bool) -> list[FeedbackOutcome]:
+    def add_feedback(
+        self, records: list[FeedbackRecord], *, atomic: bool, predicted_after: float | None = None
+    ) -> list[FeedbackOutcome]:
         if not records:
             return []
         with self._tx() as cur:
             prediction_ids = sorted({r.prediction_id for r in records})
             known = {
-                pid: (name, version)
-                for pid, name, version in self._select_in(
+                pid: (name, version, float(created))
+                for pid, name, version, created in self._select_in(
                     cur,
-                    "SELECT prediction_id, model_name, model_version FROM predictions WHERE prediction_id",
+                    "SELECT prediction_id, model_name, model_version, created_at FROM predictions"
+                    " WHERE prediction_id",
                     prediction_ids,
                 )
             }
@@ -164,11 +204,14 @@ class SqlFeedbackStore(FeedbackStore):
             for record in records:
                 owner = known.get(record.prediction_id)
                 version = owner[1] if owner else None
+                predicted_at = owner[2] if owner else None
                 previous = existing.get(record.feedback_id)
                 if previous is not None:
                     status = "duplicate" if previous.same_content(record) else "conflict"
                 elif owner is None or owner[0] != record.model_name:
-                    status, version = "unknown_prediction", None
+                    status, version, predicted_at = "unknown_prediction", None, None
+                elif predicted_after is not None and owner[2] < predicted_after:
+                    status = "too_late"
                 else:
                     status = "created"
                     existing[record.feedback_id] = record
@@ -186,8 +229,10 @@ class SqlFeedbackStore(FeedbackStore):
                             record.created_at,
                         )
                     )
-                outcomes.append(FeedbackOutcome(record.feedback_id, record.prediction_id, status, version))
-            failed = any(o.status in ("unknown_prediction", "conflict") for o in outcomes)
+                outcomes.append(
+                    FeedbackOutcome(record.feedback_id, record.prediction_id, status, version, predicted_at)
+                )
+            failed = any(o.status in ("unknown_prediction", "conflict", "too_late") for o in outcomes)
             if new_rows and not (atomic and failed):
                 cur.executemany(self._sql(INSERT_FEEDBACK), new_rows)
             return outcomes
@@ -202,14 +247,16 @@ class SqlFeedbackStore(FeedbackStore):
             cur.execute(self._sql(STATS_PREDICTIONS), (model_name,))
             for version, count in cur.fetchall():
                 entry(version).predictions = int(count)
-            cur.execute(self._sql(STATS_LABELLED), (model_name, window, window))
-            for version, labelled, in_window, correct in cur.fetchall():
+            cur.execute(self._sql(STATS_LABELLED), (model_name, window, window, window, window))
+            for version, labelled, in_window, correct, delay_mean, delay_max in cur.fetchall():
                 s = entry(version)
                 s.labelled_count, s.window_count, s.correct_in_window = (
                     int(labelled),
                     int(in_window),
                     int(correct),
                 )
+                s.label_delay_mean = None if delay_mean is None else float(delay_mean)
+                s.label_delay_max = None if delay_max is None else float(delay_max)
             cur.execute(self._sql(STATS_RATINGS), (model_name,))
             for version, count, total in cur.fetchall():
                 s = entry(version)
@@ -263,9 +310,9 @@ class SqlFeedbackStore(FeedbackStore):
                     )
         return predictions
 
-    def labelled_examples(self, model_name: str) -> list[LabelledExample]:
+    def labelled_examples(self, model_name: str, labelled_since: float | None = None) -> list[LabelledExample]:
         with self._tx() as cur:
-            cur.execute(self._sql(LABELLED_EXAMPLES), (model_name,))
+            cur.execute(self._sql(LABELLED_EXAMPLES), (model_name, labelled_since or 0.0))
             return [
                 LabelledExample(
                     row[0], row[1], [float(v) for v in json.loads(row[2])], int(row[3]), float(row[4])

@@ -8,42 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from explainops_server.errors import StoreError
+from explainops_server.feedback.schema import SQLITE
 from explainops_server.feedback.sql import SqlFeedbackStore
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-  prediction_id   TEXT PRIMARY KEY,
-  model_name      TEXT NOT NULL,
-  model_version   TEXT NOT NULL,
-  inputs          TEXT NOT NULL,
-  probabilities   TEXT NOT NULL,
-  predicted_label INTEGER NOT NULL,
-  request_id      TEXT,
-  explainer       TEXT,
-  explanation     TEXT,
-  created_at      REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS predictions_by_model ON predictions (model_name, created_at);
-CREATE TABLE IF NOT EXISTS feedback (
-  seq                INTEGER PRIMARY KEY AUTOINCREMENT,
-  feedback_id        TEXT NOT NULL UNIQUE,
-  prediction_id      TEXT NOT NULL REFERENCES predictions (prediction_id),
-  model_name         TEXT NOT NULL,
-  model_version      TEXT NOT NULL,
-  label              INTEGER,
-  correct            INTEGER,
-  explanation_rating INTEGER,
-  comment            TEXT,
-  source             TEXT,
-  created_at         REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_by_model ON feedback (model_name, model_version);
-CREATE INDEX IF NOT EXISTS feedback_by_prediction ON feedback (prediction_id);
-"""
 
 
 class SqliteFeedbackStore(SqlFeedbackStore):
     dsn_scheme = "sqlite"
+    dialect = SQLITE
     fast_local_commit = True
 
     def __init__(self, path: Path) -> None:
@@ -55,7 +26,7 @@ class SqliteFeedbackStore(SqlFeedbackStore):
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(SCHEMA)
+            self.migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open SQLite store {path}: {exc}") from None
 
@@ -72,6 +43,16 @@ class SqliteFeedbackStore(SqlFeedbackStore):
             raise
         finally:
             cur.close()
+
+    def size_bytes(self) -> int | None:
+        """The database file plus its write-ahead log."""
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
 
     def close(self) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from kserve.errors import InvalidInput as KserveInvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,6 +31,7 @@ from explainops_server.rest.schemas import (
     PredictResponse,
     StatsOut,
 )
+from explainops_server.service.audit import audit_lines, check_range, parse_time
 from explainops_server.service.dataplane import DataPlane, FeedbackInput
 
 INFERENCE_HEADER_LENGTH = "inference-header-content-length"
@@ -333,6 +334,42 @@ async def predictions(name: str, request: Request, limit: int = Query(default=50
     dp.check_model(name)
     dp.require_explainer_role("prediction listing")
     return JsonResponse(await run_in_threadpool(dp.recent_predictions, limit))
+
+
+@router.get(
+    "/v1/models/{name}/monitoring",
+    tags=["monitoring"],
+    summary="Input and explanation drift of the served version",
+    dependencies=authorised,
+)
+async def monitoring(name: str, request: Request) -> Response:
+    dp = plane(request)
+    dp.check_model(name)
+    return JsonResponse(dp.monitoring())
+
+
+@router.get(
+    "/v1/models/{name}/audit",
+    tags=["monitoring"],
+    summary="Audit export: one JSON line per prediction with its explanation and feedback",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+    dependencies=authorised,
+)
+async def audit(
+    name: str,
+    request: Request,
+    since: str | None = Query(default=None, description="Unix seconds or ISO 8601; inclusive"),
+    until: str | None = Query(default=None, description="Unix seconds or ISO 8601; exclusive"),
+) -> Response:
+    dp = plane(request)
+    dp.check_model(name)
+    dp.require_explainer_role("audit export")
+    assert dp.store is not None and dp.recorder is not None
+    low, high = parse_time(since, "since"), parse_time(until, "until")
+    check_range(low, high)  # before streaming starts: a bad range is a 422, not a broken stream
+    await run_in_threadpool(dp.recorder.flush)
+    return StreamingResponse(audit_lines(dp.store, name, low, high), media_type="application/x-ndjson")
 
 
 @router.get("/metrics", tags=["metrics"], response_class=PlainTextResponse)

@@ -136,11 +136,22 @@ class VersionStatsOut(BaseModel):
     window: int
     predictions: int
     labelled_count: int
+    labelled_share: float | None = Field(description="labelled_count / predictions; null without predictions")
+    label_delay_mean_seconds: float | None = Field(
+        description="Mean seconds from prediction to first label over the window"
+    )
+    label_delay_max_seconds: float | None = Field(description="Longest such delay over the window")
     window_count: int
-    accuracy: float | None
+    accuracy: float | None = Field(description="Over the newest `window` labelled predictions, by prediction time")
     error_rate: float | None
     explanation_ratings: int
     mean_explanation_rating: float | None
+    input_drift: float | None = Field(
+        description="Share of features drifted in the monitor's last window (served version only)"
+    )
+    explanation_drift: float | None = Field(
+        description="Total variation distance of attribution shares, recent vs reference (served version only)"
+    )
 
 
 class StatsOut(VersionStatsOut):

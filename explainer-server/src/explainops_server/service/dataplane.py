@@ -14,6 +14,7 @@ from explainops_server.errors import (
     ExplainerBusy,
     ExplanationTimeout,
     FeedbackConflict,
+    FeedbackTooLate,
     InvalidInput,
     ModelNotFound,
     NotSupported,
@@ -21,13 +22,22 @@ from explainops_server.errors import (
 )
 from explainops_server.explainers.base import Explainer
 from explainops_server.explainers.registry import build_explainer
-from explainops_server.feedback.base import FeedbackOutcome, FeedbackRecord, FeedbackStore, PredictionRecord
+from explainops_server.feedback.base import (
+    FeedbackOutcome,
+    FeedbackRecord,
+    FeedbackStore,
+    PredictionRecord,
+    VersionStats,
+)
 from explainops_server.feedback.factory import open_store
 from explainops_server.models.tabular import TabularModel
+from explainops_server.service.background import start_background_tasks
 from explainops_server.service.explain_pool import ExplainPool, ExplanationCache
 from explainops_server.service.feedback_writer import FeedbackWriter
-from explainops_server.service.metrics import DataPlaneMetrics, FeedbackStatsCollector
+from explainops_server.service.metrics import DataPlaneMetrics, FeedbackStatsCollector, StoreCollector
+from explainops_server.service.monitor import DriftMonitor, summary
 from explainops_server.service.recorder import PredictionRecorder
+from explainops_server.service.retention import RetentionTask
 from explainops_server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -85,6 +95,9 @@ class DataPlane:
         self.recorder: PredictionRecorder | None = None
         self.feedback_writer: FeedbackWriter | None = None
         self.pool: ExplainPool | None = None
+        self.monitor: DriftMonitor | None = None
+        self.retention: RetentionTask | None = None
+        self.store_figures: StoreCollector | None = None
         self.cache = ExplanationCache(settings.explain_cache_size)
         self.metrics = DataPlaneMetrics()
         self._ale: Explainer | None = None
@@ -110,7 +123,9 @@ class DataPlane:
             self._ale.explain_global()
         self.store = open_store(self.settings.feedback_dsn())
         self.recorder = PredictionRecorder(self.store, self.settings.record_flush_ms)
-        self.feedback_writer = FeedbackWriter(self.store, self.recorder)
+        self.feedback_writer = FeedbackWriter(
+            self.store, self.recorder, self.settings.feedback_max_age_seconds
+        )
         self.pool = ExplainPool(
             self.settings.explain_workers, self.settings.explain_queue, self.settings.explain_timeout
         )
@@ -118,9 +133,15 @@ class DataPlane:
         self.metrics.registry.register(
             FeedbackStatsCollector(self.model.name, lambda: self.stats(self.stats_window))
         )
+        self.store_figures = StoreCollector(self.store.row_counts, self.store.size_bytes)
+        self.metrics.registry.register(self.store_figures)
+        self.monitor, self.retention = start_background_tasks(self.settings, self.model, self.store, self.metrics)
         self.started = True
 
     def close(self) -> None:
+        for task in (self.monitor, self.retention):
+            if task:
+                task.close()
         if self.pool:
             self.pool.close()
         if self.feedback_writer:
@@ -309,6 +330,18 @@ class DataPlane:
                 f"{field.format(i)}.feedback_id={outcomes[i].feedback_id!r}" for i in conflicts[:5]
             )
             raise FeedbackConflict(f"feedback id already used with different content: {where}")
+        late = [i for i, o in enumerate(outcomes) if o.status == "too_late"]
+        if late:
+            where = ", ".join(f"{field.format(i)}.prediction_id={outcomes[i].prediction_id!r}" for i in late[:5])
+            raise FeedbackTooLate(
+                f"prediction older than the feedback maximum age ({self.settings.feedback_max_age_seconds} s),"
+                f" nothing recorded: {where}"
+            )
+        now = time.time()
+        for record, outcome in zip(records, outcomes, strict=True):
+            labelled = record.label is not None or record.correct is not None
+            if outcome.status == "created" and labelled and outcome.prediction_created_at is not None:
+                self.metrics.label_delay.labels(self.model.name).observe(now - outcome.prediction_created_at)
         created = sum(o.status == "created" for o in outcomes)
         for status, count in (("created", created), ("duplicate", len(outcomes) - created)):
             if count:  # once per status, not per record: a batch holds up to max_batch records
@@ -323,18 +356,38 @@ class DataPlane:
         version = self.model.version
         current = next((s for s in by_version if s["model_version"] == version), None)
         if current is None:
-            current = {
-                "model_version": version,
-                "window": window,
-                "predictions": 0,
-                "labelled_count": 0,
-                "window_count": 0,
-                "accuracy": None,
-                "error_rate": None,
-                "explanation_ratings": 0,
-                "mean_explanation_rating": None,
-            }
+            current = VersionStats(model_version=version).to_dict(window)
+        # Drift is computed for the served version only; other versions carry nulls.
+        drift = summary(self._drift_document())
+        for entry in by_version:
+            entry.update(summary({}))
+        current.update(drift)
         return {"model_name": self.model.name, **current, "by_version": by_version}
+
+    def monitoring(self) -> dict[str, Any]:
+        """The drift monitor's last result plus the store's size and retention (for the console)."""
+        self.require_explainer_role("monitoring")
+        assert self.store_figures is not None
+        rows, size = self.store_figures.figures()
+        store = {
+            "rows": rows,
+            "bytes": size,
+            "retention_seconds": self.settings.retention_seconds or None,
+            "last_retention_pass": self.retention.last_pass if self.retention is not None else None,
+        }
+        return {**self._drift_document(), "store": store}
+
+    def _drift_document(self) -> dict[str, Any]:
+        if self.monitor is None:
+            return {
+                "model_name": self.model.name,
+                "model_version": self.model.version,
+                "status": "disabled",
+                "input_drift": None,
+                "explanation_drift": None,
+                "note": "monitoring is off (monitor_interval = 0)",
+            }
+        return self.monitor.snapshot()
 
     def recent_predictions(self, limit: int) -> dict[str, Any]:
         self.require_explainer_role("prediction listing")

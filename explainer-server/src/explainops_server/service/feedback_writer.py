@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from explainops_server.feedback.base import FeedbackOutcome, FeedbackRecord, FeedbackStore
@@ -28,9 +29,12 @@ class _Job:
 
 
 class FeedbackWriter:
-    def __init__(self, store: FeedbackStore, recorder: PredictionRecorder | None) -> None:
+    def __init__(
+        self, store: FeedbackStore, recorder: PredictionRecorder | None, max_age_seconds: float | None = None
+    ) -> None:
         self._store = store
         self._recorder = recorder
+        self._max_age = max_age_seconds
         self._inline = store.fast_local_commit
         self._pending: list[_Job] = []
         self._draining = False
@@ -74,10 +78,13 @@ class FeedbackWriter:
                 ids = {r.prediction_id for r in records}
                 if self._recorder.is_pending(ids):  # flush-before-lookup
                     await asyncio.to_thread(self._recorder.ensure_recorded, ids)
+            after = None if self._max_age is None else time.time() - self._max_age
             if self._inline:
-                outcomes = self._store.add_feedback(records, atomic=atomic)
+                outcomes = self._store.add_feedback(records, atomic=atomic, predicted_after=after)
             else:
-                outcomes = await asyncio.to_thread(self._store.add_feedback, records, atomic=atomic)
+                outcomes = await asyncio.to_thread(
+                    self._store.add_feedback, records, atomic=atomic, predicted_after=after
+                )
         except Exception as exc:
             log.warning("feedback commit of %d records failed: %s", len(records), exc)
             for job in group:

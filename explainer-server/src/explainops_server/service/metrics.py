@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +14,8 @@ from prometheus_client.registry import Collector
 STAT_GAUGES = {
     "predictions": "Predictions recorded for the model version",
     "labelled_count": "Labelled predictions (latest label per prediction), all time",
+    "labelled_share": "Share of the version's recorded predictions labelled so far",
+    "label_delay_mean_seconds": "Mean seconds from prediction to first label, over the stats window",
     "window_count": "Labelled predictions inside the stats window",
     "accuracy": "Accuracy over the last `window` labelled predictions",
     "error_rate": "1 - accuracy over the last `window` labelled predictions",
@@ -36,6 +40,86 @@ class FeedbackStatsCollector(Collector):
                 if value is not None:
                     family.add_metric([self._model_name, entry["model_version"]], float(value))
             yield family
+
+
+class MonitoringCollector(Collector):
+    """Drift figures of the last monitor cycle; label values are the model's own feature names."""
+
+    def __init__(self, model_name: str, snapshot: Callable[[], dict[str, Any]], max_features: int) -> None:
+        self._model_name = model_name
+        self._snapshot = snapshot
+        self._max_features = max_features
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        doc = self._snapshot()
+        version = str(doc.get("model_version"))
+        base = [self._model_name, version]
+        share = GaugeMetricFamily(
+            "explainops_input_drift_share", "Share of features drifted (Bonferroni-corrected tests)",
+            labels=["model", "model_version"],
+        )
+        stat = GaugeMetricFamily(
+            "explainops_input_drift_statistic", "Per-feature drift statistic (KS D or PSI)",
+            labels=["model", "model_version", "feature", "statistic"],
+        )
+        flagged = GaugeMetricFamily(
+            "explainops_input_drift_drifted", "1 when the feature's drift test rejects",
+            labels=["model", "model_version", "feature"],
+        )
+        explained = GaugeMetricFamily(
+            "explainops_explanation_drift", "Total variation distance of attribution shares, recent vs reference",
+            labels=["model", "model_version"],
+        )
+        shares = GaugeMetricFamily(
+            "explainops_explanation_attribution_share", "Share of mean |attribution| per feature",
+            labels=["model", "model_version", "feature", "sample"],
+        )
+        drift = doc.get("input_drift")
+        if drift is not None:
+            share.add_metric(base, float(drift["share"]))
+            for item in drift["features"][: self._max_features]:
+                stat.add_metric([*base, item["feature"], item["statistic"]], float(item["value"]))
+                flagged.add_metric([*base, item["feature"]], 1.0 if item["drifted"] else 0.0)
+        moved = doc.get("explanation_drift")
+        if moved is not None:
+            explained.add_metric(base, float(moved["value"]))
+            for item in moved["features"][: self._max_features]:
+                shares.add_metric([*base, item["feature"], "reference"], float(item["reference_share"]))
+                shares.add_metric([*base, item["feature"], "recent"], float(item["recent_share"]))
+        yield from (share, stat, flagged, explained, shares)
+
+
+class StoreCollector(Collector):
+    """Row counts and size of the feedback store. A count scans an index, so the figures are reused for
+    100 times as long as they took to read (at least 1 s): instant on a small store, a minute on a
+    store whose counts take 0.6 s."""
+
+    COST_FACTOR = 100.0
+    MIN_TTL = 1.0
+
+    def __init__(self, counts: Callable[[], dict[str, int]], size: Callable[[], int | None]) -> None:
+        self._counts, self._size = counts, size
+        self._lock = threading.Lock()
+        self._cached: tuple[float, dict[str, int], int | None] | None = None  # (valid until, counts, size)
+
+    def figures(self) -> tuple[dict[str, int], int | None]:
+        """(row counts, bytes); shared by /metrics and the monitoring route."""
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now > self._cached[0]:
+                counts, size = self._counts(), self._size()
+                took = time.monotonic() - now
+                self._cached = (now + max(self.MIN_TTL, took * self.COST_FACTOR), counts, size)
+            return self._cached[1], self._cached[2]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts, size = self.figures()
+        rows = GaugeMetricFamily("explainops_store_rows", "Rows in the feedback store", labels=["table"])
+        for table, count in sorted(counts.items()):
+            rows.add_metric([table], float(count))
+        yield rows
+        if size is not None:
+            yield GaugeMetricFamily("explainops_store_bytes", "Bytes the feedback store occupies", value=float(size))
 
 
 class DataPlaneMetrics:
@@ -65,4 +149,14 @@ class DataPlaneMetrics:
             "Feedback records by outcome",
             ["model", "status"],
             registry=self.registry,
+        )
+        self.label_delay = Histogram(
+            "explainops_label_delay_seconds",
+            "Seconds from a prediction to each label received for it",
+            ["model"],
+            buckets=(60, 600, 3600, 6 * 3600, 86_400, 3 * 86_400, 7 * 86_400, 14 * 86_400, 30 * 86_400, 90 * 86_400),
+            registry=self.registry,
+        )
+        self.retention_deleted = Counter(
+            "explainops_retention_deleted_rows", "Rows deleted by retention", ["table"], registry=self.registry
         )

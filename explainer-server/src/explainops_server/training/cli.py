@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ from explainops_server.training.trainer import (
     result_message,
     retrain,
 )
+
+# The trainer reads labels given within the retention period minus this margin, so no row it reads can
+# be one the server's retention task is about to delete, even with clocks some minutes apart.
+TRAINING_MARGIN_SECONDS = 600
 
 # Kubernetes mounts this file into every container; it is used when present and no path is given.
 KUBERNETES_TERMINATION_LOG = Path("/dev/termination-log")
@@ -43,13 +48,25 @@ class TrainingSettings(BaseSettings):
     training_data: str | None = Field(
         default=None, description="Base training CSV (path or file://); default: champion metadata."
     )
+    holdout_data: str | None = Field(
+        default=None,
+        description="CSV of base rows no version trains on, the gate's base holdout (path or file://); "
+        "default: champion metadata.",
+    )
     feedback_store: str | None = Field(
         default=None, description="Feedback store DSN; default: the sqlite file `serve` uses by default."
     )
     data_dir: Path = Field(
         default_factory=default_data_dir, description="Where the default SQLite store lives."
     )
-    holdout_fraction: float = Field(default=0.25, gt=0, lt=1, description="Share of rows held out.")
+    retention_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="The serving store's retention; labels older than it minus a margin are not read (0: all).",
+    )
+    holdout_fraction: float = Field(
+        default=0.25, gt=0, lt=1, description="Share of the feedback on the champion's predictions held out."
+    )
     seed: int = Field(default=0, description="Seed of the holdout split and the background sample.")
     termination_log: Path | None = Field(
         default=None,
@@ -60,6 +77,11 @@ class TrainingSettings(BaseSettings):
         if self.feedback_store:
             return self.feedback_store
         return f"sqlite:///{(self.data_dir / f'{self.model_name}-feedback.db').resolve()}"
+
+    def labelled_since(self, now: float) -> float | None:
+        if self.retention_seconds <= 0:
+            return None
+        return now - max(self.retention_seconds - TRAINING_MARGIN_SECONDS, 0)
 
     def result_path(self) -> Path | None:
         if self.termination_log is not None:
@@ -73,8 +95,10 @@ FLAGS = (
     ("--base-version", "base_version"),
     ("--new-version", "new_version"),
     ("--training-data", "training_data"),
+    ("--holdout-data", "holdout_data"),
     ("--feedback-store", "feedback_store"),
     ("--data-dir", "data_dir"),
+    ("--retention-seconds", "retention_seconds"),
     ("--holdout-fraction", "holdout_fraction"),
     ("--seed", "seed"),
     ("--termination-log", "termination_log"),
@@ -95,12 +119,12 @@ def settings_from_args(args: argparse.Namespace) -> TrainingSettings:
     return TrainingSettings(**given)
 
 
-def load_feedback(dsn: str, model_name: str) -> list[Any]:
+def load_feedback(dsn: str, model_name: str, labelled_since: float | None = None) -> list[Any]:
     from explainops_server.feedback import open_store
 
     store = open_store(dsn)
     try:
-        return list(store.labelled_examples(model_name))
+        return list(store.labelled_examples(model_name, labelled_since))
     finally:
         close = getattr(store, "close", None)
         if callable(close):
@@ -114,11 +138,15 @@ def run(settings: TrainingSettings) -> int:
         base_version=settings.base_version,
         new_version=settings.new_version,
         training_data=settings.training_data,
+        holdout_data=settings.holdout_data,
         holdout_fraction=settings.holdout_fraction,
         seed=settings.seed,
     )
     try:
-        result = retrain(request, load_feedback(settings.feedback_dsn(), settings.model_name))
+        feedback = load_feedback(
+            settings.feedback_dsn(), settings.model_name, settings.labelled_since(time.time())
+        )
+        result = retrain(request, feedback)
         code = 0
     except ExplainOpsError as exc:
         log.error("retraining failed: %s", exc.detail)
