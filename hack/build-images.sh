@@ -68,7 +68,7 @@ fi
 # Hash of a build context: the Dockerfile and every file it may copy (see .dockerignore).
 context_hash() {
   local dir=$1
-  { find requirements.lock "$dir/pyproject.toml" "$dir/src" "$dir/Dockerfile" .dockerignore -type f \
+  { find requirements*.lock "$dir/pyproject.toml" "$dir/src" "$dir/Dockerfile" .dockerignore -type f \
       ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*.egg-info*' | LC_ALL=C sort | xargs sha256sum
     echo "$debian_image"; } | sha256sum | cut -c1-16
 }
