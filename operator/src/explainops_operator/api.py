@@ -84,6 +84,7 @@ class ServingSpec:
         default_factory=lambda: Resources(requests={"cpu": "100m", "memory": "512Mi"}, limits={"memory": "1Gi"})
     )
     auth_token_secret_ref: SecretKeyRef | None = None
+    auth_scope: str = "feedback"  # what the token guards: feedback | all (the server's --auth-scope)
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,7 @@ def _parse_serving(spec: Mapping[str, Any]) -> ServingSpec:
         image=_string(section, "image", path, pattern=re.compile(r"^\S+$")),
         resources=_resources(section, "resources", path, ServingSpec().resources),
         auth_token_secret_ref=_secret_ref(section, "authTokenSecretRef", path),
+        auth_scope=_string(section, "authScope", path, default="feedback", choices=("feedback", "all")) or "feedback",
     )
 
 

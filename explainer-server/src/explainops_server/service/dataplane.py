@@ -251,7 +251,7 @@ class DataPlane:
 
     # ---- explain -------------------------------------------------------------------------------
     def _explain_row(self, explainer: Explainer, row: np.ndarray, key: Any) -> dict[str, Any]:
-        cached = self.cache.get(key)
+        cached = self.cache.peek(key)
         if cached is None:
             started = time.perf_counter()
             cached = explainer.explain_row(row)

@@ -2,8 +2,9 @@
 
 - Bounded: `workers` requests are computed at once and `queue` more may wait; beyond that a request
   is refused at once (503 with Retry-After) instead of piling up.
-- Fair: a request is a list of tasks (one per row). Workers take the next task round-robin across the
-  admitted requests, so a 10-row request delays a 1-row request by at most one row per worker.
+- Fair: a request is a list of tasks (one per row). A free worker takes the next task of the admitted
+  request that has had the fewest tasks started (the oldest among equals), so a 1-row request that
+  arrives behind a 10-row one waits only for the rows already running.
 - Cancellable: a request past its deadline gets 504, its remaining tasks are dropped, and the running
   one stops at its next `checkpoint()` (the model the explainers call checks it before every batch
   it evaluates). The request holds its slot until its worker has really stopped, so the bound stays
@@ -13,9 +14,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +45,7 @@ class _Job:
     deadline: float
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    seq: int
     results: list[Any] = field(default_factory=list)
     next_task: int = 0  # tasks handed to workers
     running: int = 0
@@ -75,7 +78,8 @@ class ExplainPool:
         self.capacity = workers + queue
         self.timeout = timeout
         self._cond = threading.Condition()
-        self._ready: deque[_Job] = deque()  # jobs with tasks not yet started, round-robin order
+        self._ready: list[_Job] = []  # admitted jobs with tasks not yet started
+        self._arrivals = itertools.count()
         self._admitted = 0  # jobs holding a slot: not yet answered, or a worker still on them
         self._closed = False
         self.timeouts = 0
@@ -100,8 +104,8 @@ class ExplainPool:
     async def run_all(self, tasks: list[Callable[[], Any]]) -> list[Any]:
         """The results of `tasks`, in order, or ExplainerBusy / ExplanationTimeout."""
         loop = asyncio.get_running_loop()
-        job = _Job(tasks, time.monotonic() + self.timeout, loop, loop.create_future())
         with self._cond:
+            job = _Job(tasks, time.monotonic() + self.timeout, loop, loop.create_future(), next(self._arrivals))
             if self._closed or self._admitted >= self.capacity:
                 self.rejected += 1
                 raise ExplainerBusy(
@@ -118,6 +122,9 @@ class ExplainPool:
             self.timeouts += 1
             self._abandon(job)
             raise ExplanationTimeout(f"explanation did not finish within {self.timeout:g} s") from None
+        except ExplanationTimeout:  # a worker reached the deadline first
+            self.timeouts += 1
+            raise
         except asyncio.CancelledError:  # the client went away
             self._abandon(job)
             raise
@@ -147,12 +154,12 @@ class ExplainPool:
                 self._cond.wait()
             if self._closed:
                 return None
-            job = self._ready.popleft()
+            job = min(self._ready, key=lambda j: (j.next_task, j.seq))  # least served first
             index = job.next_task
             job.next_task += 1
             job.running += 1
-            if job.next_task < len(job.tasks):
-                self._ready.append(job)  # round-robin: its next task waits behind the other requests
+            if job.next_task >= len(job.tasks):
+                self._ready.remove(job)
             return job, index
 
     def _work(self) -> None:
@@ -218,6 +225,11 @@ class ExplanationCache:
             self._items.move_to_end(key)
             self.hits += 1
             return value
+
+    def peek(self, key: Hashable) -> dict[str, Any] | None:
+        """Like get, uncounted: a worker re-checking a miss that another request may have filled."""
+        with self._lock:
+            return self._items.get(key)
 
     def put(self, key: Hashable, value: dict[str, Any]) -> None:
         if self.max_entries <= 0:

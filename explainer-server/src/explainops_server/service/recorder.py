@@ -44,10 +44,11 @@ class PredictionRecorder:
         self._thread.start()
 
     def _refuse_unless_room(self, count: int) -> None:
-        if len(self._queue) + count > self._max_pending:
+        waiting = len(self._unflushed)  # queued or being written
+        if waiting + count > self._max_pending:
             self.refused += count
             raise RecorderBusy(
-                f"{len(self._queue)} predictions wait to be recorded (limit {self._max_pending}); "
+                f"{waiting} predictions wait to be recorded (limit {self._max_pending}); "
                 "the feedback store is slower than the traffic",
                 retry_after=1.0,
             )
