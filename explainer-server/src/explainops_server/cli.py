@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="Serve one model: predict, explain, feedback.")
     add_settings_flags(serve)
     sub.add_parser("train", help="Retrain a model from base data plus feedback labels.", add_help=False)
+    document = sub.add_parser("openapi", help="Print the OpenAPI document of `serve` (no model is loaded).")
+    document.add_argument("--auth-scope", choices=["feedback", "all"], default="feedback")
     return parser
 
 
@@ -101,6 +103,17 @@ def serve(settings: ServerSettings) -> int:
     return 0
 
 
+def openapi(auth_scope: str) -> int:
+    sys.argv = sys.argv[:1]  # kserve parses sys.argv when first imported
+    from explainops_server.rest.app import create_app
+    from explainops_server.service.dataplane import DataPlane
+
+    settings = ServerSettings(model_name="model", model_uri="unused", auth_scope=auth_scope)
+    app = create_app(settings, DataPlane(settings))  # the document needs the routes, not a loaded model
+    print(json.dumps(app.openapi(), indent=1, sort_keys=True))
+    return 0
+
+
 def train(argv: Sequence[str]) -> int:
     try:
         training = importlib.import_module("explainops_server.training.cli")
@@ -116,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["train"]:
         return train(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command == "openapi":
+        return openapi(args.auth_scope)
     try:
         settings = settings_from_args(args)
     except ValidationError as exc:

@@ -44,8 +44,6 @@ class Attribution(BaseModel):
 
 
 class AnchorSummary(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
     type: Literal["anchor"]
     anchor: list[str] = Field(description="Conditions that together keep the prediction")
     precision: float
@@ -53,8 +51,6 @@ class AnchorSummary(BaseModel):
 
 
 class ShapSummary(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
     type: Literal["kernel_shap", "tree_shap"]
     top_features: list[Attribution] = Field(description="The largest attributions, by absolute value")
 
