@@ -121,13 +121,19 @@ class ExplainPool:
         except TimeoutError:
             self.timeouts += 1
             self._abandon(job)
-            raise ExplanationTimeout(f"explanation did not finish within {self.timeout:g} s") from None
+            raise self._timeout_error() from None
         except ExplanationTimeout:  # a worker reached the deadline first
             self.timeouts += 1
             raise
         except asyncio.CancelledError:  # the client went away
             self._abandon(job)
             raise
+
+    def _timeout_error(self) -> ExplanationTimeout:
+        # Retry-After as on 503: the client may try again later (a cached result then answers at once).
+        return ExplanationTimeout(
+            f"explanation did not finish within {self.timeout:g} s", retry_after=max(1.0, self.timeout)
+        )
 
     def _abandon(self, job: _Job) -> None:
         with self._cond:
@@ -188,7 +194,7 @@ class ExplainPool:
                 else:
                     if isinstance(outcome, Cancelled):
                         self.cancelled_tasks += 1
-                        outcome = ExplanationTimeout(f"explanation did not finish within {self.timeout:g} s")
+                        outcome = self._timeout_error()
                     if not job.failed:
                         job.failed = True
                         job.settle(outcome)
