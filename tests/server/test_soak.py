@@ -80,7 +80,10 @@ class Load:
                     rows = rng.sample(self.holdout, 20)
                 else:  # fresh rows: no cache, Anchors on 100 trees runs past the timeout
                     rows = [[v * rng.uniform(0.9, 1.1) for v in rng.choice(self.holdout)]]
-                self.note("explain", http.post(f"/v1/models/{MODEL}:explain", json={"instances": rows}))
+                response = http.post(f"/v1/models/{MODEL}:explain", json={"instances": rows})
+                self.note("explain", response)
+                if response.status_code == 503:
+                    time.sleep(0.1)  # a polite client; Retry-After (seconds) would idle it too long here
 
     def feedback(self, prefix: str, batch: int) -> None:
         rng = random.Random(prefix)
