@@ -57,3 +57,23 @@ def test_no_operation_answers_5xx(run_server, small_model):
 def test_documented_request_bodies(client, path):
     body = client.get("/openapi.json").json()["paths"][path]["post"]["requestBody"]
     assert body["required"] is True and "application/json" in body["content"]
+
+
+def test_the_conformance_check_catches_an_answer_the_document_does_not_describe(server):
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    operation = schema["/v1/models/{name}:predict"]["POST"]
+    case = operation.Case(path_parameters={"name": "breast-cancer"}, body={"instances": [[1.0] * 30]})
+    right = case.call(base_url=server.url)
+    assert right.status_code == 200
+    case.validate_response(right, checks=[response_schema_conformance])
+    wrong = schemathesis.Response(
+        status_code=200,
+        headers={"content-type": ["application/json"]},
+        content=b'{"predictions": "not a list"}',
+        request=right.request,
+        elapsed=right.elapsed,
+        verify=right.verify,
+    )
+    with pytest.raises(BaseExceptionGroup) as caught:  # schemathesis' FailureGroup, one entry per violation
+        case.validate_response(wrong, checks=[response_schema_conformance])
+    assert any("violates schema" in str(failure) for failure in caught.value.exceptions)
