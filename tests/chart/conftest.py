@@ -5,20 +5,23 @@ helm comes from $HELM (exported by `make test`), else PATH, else the cache of ha
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "explainops"
-HELM_TIMEOUT_SECONDS = 120
+from chart_helpers import (  # noqa: F401
+    CHART,
+    HELM_TIMEOUT_SECONDS,
+    REPO,
+    HelmError,
+    HelmRunner,
+    Renderer,
+    run_helm,
+    set_args,
+)
 
 
 def _find_helm() -> str | None:
@@ -34,38 +37,6 @@ def helm() -> str:
     if path is None:
         pytest.skip("no helm binary: run hack/install-helm.sh or set HELM")
     return path
-
-
-class HelmError(Exception):
-    """helm exited non-zero; carries its output."""
-
-
-def run_helm(helm: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    # A private config/cache dir: tests never read or write the user's helm repositories.
-    home = REPO / "build" / "helm-home"
-    env = {
-        **os.environ,
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-    proc = subprocess.run(
-        [helm, *args], capture_output=True, text=True, env=env, timeout=HELM_TIMEOUT_SECONDS, check=False
-    )
-    if check and proc.returncode != 0:
-        raise HelmError(f"helm {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def set_args(values: dict[str, Any] | None) -> list[str]:
-    """Values as one --set-json per top-level key (exact types, no string coercion)."""
-    return [
-        arg for key, value in (values or {}).items() for arg in ("--set-json", f"{key}={json.dumps(value)}")
-    ]
-
-
-HelmRunner = Callable[..., subprocess.CompletedProcess[str]]
-Renderer = Callable[..., list[dict[str, Any]]]
 
 
 @pytest.fixture(scope="session")

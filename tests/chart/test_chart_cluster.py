@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CHART, set_args
+from chart_helpers import CHART, set_args
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 

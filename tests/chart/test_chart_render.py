@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CHART, REPO, HelmError
+from chart_helpers import CHART, REPO, HelmError
 
 DIGEST = "sha256:" + "ab" * 32
 NON_DEFAULT_VALUES: dict[str, Any] = {
@@ -62,6 +62,7 @@ NON_DEFAULT_VALUES: dict[str, Any] = {
 EXPECTED_RULES = {
     ("explainops.dev", "explainablemodels"): {"get", "list", "watch", "patch"},
     ("explainops.dev", "explainablemodels/status"): {"patch"},
+    ("explainops.dev", "explainablemodels/finalizers"): {"update"},
     ("serving.kserve.io", "inferenceservices"): {"get", "list", "watch", "create", "patch"},
     ("batch", "jobs"): {"get", "create"},
     ("", "pods"): {"list"},

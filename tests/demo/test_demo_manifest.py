@@ -9,6 +9,7 @@ from kubernetes import client as k8s
 
 from explainops_devtools.demo import (
     GROUP,
+    MODEL_CLAIM,
     MODEL_NAME,
     PLURAL,
     SIZE_SCALE,
@@ -20,17 +21,14 @@ from explainops_devtools.demo import (
 
 
 def demo_manifest(tmp_path: Path) -> dict:
-    demo = Demo(tmp_path)
-    demo.report["model_root"] = str(tmp_path / "models" / MODEL_NAME)
-    demo.report["train_csv"] = str(tmp_path / "data" / "train.csv")
-    return demo.manifest()
+    return Demo(tmp_path).manifest()
 
 
-def test_the_example_is_applied_with_local_paths_and_low_thresholds(tmp_path: Path) -> None:
+def test_the_example_is_applied_with_the_volume_and_low_thresholds(tmp_path: Path) -> None:
     xm = demo_manifest(tmp_path)
     spec = xm["spec"]
-    assert spec["model"]["storageUri"] == (tmp_path / "models" / MODEL_NAME).as_uri()
-    assert spec["retraining"]["trainingDataUri"] == (tmp_path / "data" / "train.csv").as_uri()
+    assert spec["model"]["storageUri"] == f"pvc://{MODEL_CLAIM}/{MODEL_NAME}"
+    assert spec["retraining"]["trainingDataUri"] == f"pvc://{MODEL_CLAIM}/data/{MODEL_NAME}/train.csv"
     assert spec["retraining"]["enabled"] is True and spec["retraining"]["cooldownSeconds"] == 0
     assert spec["feedback"]["thresholds"] == {"minLabelled": 40, "maxErrorRate": 0.25}
     assert spec["explainer"]["type"]  # the example's explainer is kept

@@ -114,3 +114,11 @@ def test_serving_status_keeps_foreign_conditions() -> None:
     out = c.serving_status(current, generation=1, model_version="v1", inference_service=inference_service(),
                            rendered_current=True, now=T1)
     assert c.condition_status(out["conditions"], c.RETRAINING) == "True"
+
+
+def test_the_cluster_local_address_wins_over_the_external_url() -> None:
+    from explainops_operator.conditions import inference_service_url
+
+    status = {"url": "http://bc-ns.example.com", "address": {"url": "http://bc-predictor.ns.svc.cluster.local"}}
+    assert inference_service_url(status) == "http://bc-predictor.ns.svc.cluster.local"
+    assert inference_service_url({"url": "http://only-external"}) == "http://only-external"

@@ -14,6 +14,8 @@ from explainops_operator.api import GROUP, PLURAL, VERSION
 from explainops_operator.builders import IS_GROUP, IS_PLURAL, IS_VERSION
 
 WAIT_SECONDS = 30.0
+# Pods start for real: the image, the model load, KServe noticing the Deployment is available.
+READY_SECONDS = 180.0
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
@@ -76,19 +78,8 @@ class Cluster:
     def delete_is(self, name: str) -> None:
         self.api.delete_namespaced_custom_object(IS_GROUP, IS_VERSION, self.namespace, IS_PLURAL, name)
 
-    def mark_is_ready(self, name: str, url: str | None = None) -> dict[str, Any]:
-        """Play KServe: report the InferenceService Ready for its current generation."""
-        live = self.get_is(name)
-        assert live is not None, f"InferenceService {name} does not exist"
-        status = {
-            "observedGeneration": live["metadata"]["generation"],
-            "url": url or f"http://{name}.{self.namespace}.example.com",
-            "conditions": [
-                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-28T00:00:00Z"},
-                {"type": "PredictorReady", "status": "True", "lastTransitionTime": "2026-11-28T00:00:00Z"},
-            ],
-        }
-        return self.api.patch_namespaced_custom_object_status(
-            IS_GROUP, IS_VERSION, self.namespace, IS_PLURAL, name, {"status": status},
-            _content_type="application/merge-patch+json",
-        )
+    def provide_model(self) -> str:
+        """The example model on a volume in this namespace, so KServe's pods really serve it."""
+        from explainops_devtools.example_volume import create_model_volume
+
+        return create_model_volume(self.api.api_client, self.namespace, n_estimators=10)

@@ -22,6 +22,7 @@ from .conftest import MODEL
 PREDICT = f"/v1/models/{MODEL}:predict"
 EXPLAIN = f"/v1/models/{MODEL}:explain"
 FEEDBACK = f"/v1/models/{MODEL}/feedback"
+SLOW_ANCHORS = {"threshold": 0.99, "batch_size": 10, "beam_size": 4, "delta": 0.01, "coverage_samples": 20000}
 
 
 def wait_until(condition, what: str, bound: float = 60.0) -> None:
@@ -119,9 +120,10 @@ def test_the_queue_is_fair_between_a_long_and_a_short_request():
 
 
 def test_a_timed_out_anchors_explanation_frees_its_worker(run_server, example_model):
-    """The real explainer: alibi's Anchors search is stopped by the model's deadline check."""
-    server = run_server(example_model, explainer="anchor_tabular", explain_timeout=0.3, explain_workers=1,
-                        explain_queue=0)
+    """The real explainer: the Anchors search is stopped by the model's deadline check."""
+    # Many small bandit batches at a high precision target (tens of ms here): longer than the timeout.
+    server = run_server(example_model, explainer="anchor_tabular", explain_timeout=0.005, explain_workers=1,
+                        explain_queue=0, explainer_params=SLOW_ANCHORS)
     pool = server.dataplane.pool
     with httpx.Client(base_url=server.url, timeout=60) as http:
         response = http.post(EXPLAIN, json={"instances": example_model.holdout[:1].tolist()})

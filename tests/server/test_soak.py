@@ -4,8 +4,8 @@ Predict (1-5 rows), explain (normal, oversized, and Anchors requests that run pa
 timeout), feedback (single and batches) and a health probe, all at once. It checks:
 - no 5xx other than 503 with Retry-After, and the 504 of an explanation past its deadline, which
   carries Retry-After too (the documented timeout answer);
-- health p99 stays below the explanation timeout: probes never wait behind an explanation (a
-  starvation bound, not a performance figure);
+- health p99 stays below 1 s while explanations run and time out all along: probes never wait behind
+  explanations (a starvation bound, not a performance figure);
 - every acknowledged feedback record is in the store afterwards;
 - RSS stays bounded: the last quarter of the run is within 150 MB of the first quarter.
 Every loop is bounded in count and in time. The figures are printed and written to test-artifacts/.
@@ -29,7 +29,9 @@ from .conftest import MODEL, ServerProcess, free_port
 
 DURATION = 60.0
 MAX_REQUESTS_PER_LOOP = 20_000
-EXPLAIN_TIMEOUT = 2.0
+EXPLAIN_TIMEOUT = 0.05  # Anchors with SLOW_ANCHORS takes tens of ms: some finish, some time out
+SLOW_ANCHORS = '{"threshold": 0.99, "batch_size": 10, "beam_size": 4, "delta": 0.01, "coverage_samples": 20000}'
+HEALTH_P99_BOUND = 1.0  # seconds: a probe never waits behind explanations (not a performance figure)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -78,7 +80,7 @@ class Load:
                     return
                 if i % 4 == 3:  # oversized: more rows than max_explain_rows
                     rows = rng.sample(self.holdout, 20)
-                else:  # fresh rows: no cache, Anchors on 100 trees runs past the timeout
+                else:  # fresh rows: no cache; some searches finish, some run past the timeout
                     rows = [[v * rng.uniform(0.9, 1.1) for v in rng.choice(self.holdout)]]
                 response = http.post(f"/v1/models/{MODEL}:explain", json={"instances": rows})
                 self.note("explain", response)
@@ -148,7 +150,8 @@ def test_soak_mixed_load(example_model, tmp_path):
         [
             "--model-name", MODEL, "--model-uri", str(example_model.version_dir),
             "--feedback-store", f"sqlite:///{db}", "--data-dir", str(tmp_path),
-            "--explainer", "anchor_tabular", "--explain-timeout", str(EXPLAIN_TIMEOUT),
+            "--explainer", "anchor_tabular", "--explainer-params", SLOW_ANCHORS,
+            "--explain-timeout", str(EXPLAIN_TIMEOUT),
             "--explain-workers", "1", "--explain-queue", "0", "--max-explain-rows", "5",
             "--log-level", "warning",
         ],
@@ -209,5 +212,5 @@ def test_soak_mixed_load(example_model, tmp_path):
     assert load.statuses[("explain", 503)] > 0 and load.statuses[("explain", 504)] > 0  # overload happened
     assert load.statuses[("explain", 422)] > 0  # oversized explanations were refused by name
     assert load.acked and not load.acked - stored
-    assert percentile(load.health_seconds, 0.99) < EXPLAIN_TIMEOUT
+    assert percentile(load.health_seconds, 0.99) < HEALTH_P99_BOUND
     assert late - early < 150 * 2**20, figures

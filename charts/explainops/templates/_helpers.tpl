@@ -76,6 +76,11 @@ Only the calls the operator makes; no wildcards, no secrets, no configmaps.
 - apiGroups: ["explainops.dev"]
   resources: ["explainablemodels/status"]
   verbs: ["patch"]
+# Children carry ownerReferences with blockOwnerDeletion; where OwnerReferencesPermissionEnforcement
+# is on (it is on the local node, and on OpenShift) that needs update on the owner's finalizers.
+- apiGroups: ["explainops.dev"]
+  resources: ["explainablemodels/finalizers"]
+  verbs: ["update"]
 # The serving child: server-side apply (patch, and create when the apply creates it); watched to mirror readiness.
 - apiGroups: ["serving.kserve.io"]
   resources: ["inferenceservices"]

@@ -1,20 +1,20 @@
-"""`make demo`: the whole ExplainOps loop on one machine. Development only.
+"""`make demo`: the whole ExplainOps loop on the real local node. Development only.
 
     python -m explainops_devtools.demo [--keep-running] [--workdir build/demo]
 
-1. starts a local control plane (etcd + kube-apiserver + kube-controller-manager) with the
-   ExplainableModel and KServe CRDs;
-2. trains the example breast_cancer model into ``<workdir>/models/breast-cancer/v1`` (fresh each run);
-3. starts the operator (``python -m explainops_operator``) and the local workload runner, which plays
-   KServe and the kubelet for the project's own images;
-4. applies ``examples/breast-cancer.yaml`` with local paths and low thresholds, and waits until Ready;
-5. runs a scenario against the served URL: predictions and explanations, then a drift (a new measuring
-   device reports every size feature 1.8x larger, the diagnosis does not change) with expert feedback
-   whose error rate crosses the threshold -> retraining Job -> gate -> promotion;
-6. prints a report: versions, accuracy before drift / after drift / after retraining, explanation
-   samples and the console URL.
+1. starts the local single-node cluster (or uses the cluster KUBECONFIG names, if it has KServe);
+2. installs the Helm chart: the operator runs as a pod from its image;
+3. trains the example breast_cancer model as v1 in a Job, onto a PersistentVolumeClaim;
+4. applies ``examples/breast-cancer.yaml`` with that volume and low thresholds; KServe runs the pods
+   and reports Ready;
+5. runs a scenario against the served address: predictions and explanations, then a drift (a new
+   measuring device reports every size feature 1.8x larger, the diagnosis does not change) with
+   expert feedback whose error rate crosses the threshold -> retraining Job pod -> gate -> promotion,
+   which rolls out new pods serving v2;
+6. prints a report: versions, accuracy before drift / after drift / after retraining, pods, KServe's
+   status, explanation samples and the time from the threshold crossing to the promotion.
 
-Every wait is bounded; Ctrl-C or any failure stops every process this demo started.
+Every wait is bounded; Ctrl-C or any failure stops the cluster this demo started.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import copy
 import json
-import logging
 import os
 import shutil
 import signal
@@ -41,21 +40,15 @@ import httpx
 import numpy as np
 import yaml
 
-from explainops_devtools.controlplane import (
-    BinariesNotFoundError,
-    ControlPlane,
-    ControlPlaneError,
-    ControlPlaneSettings,
-    find_binaries,
-    log_tail,
-)
-from explainops_devtools.runner import WorkloadRunner
+from explainops_devtools.example_volume import SERVER_IMAGE, create_model_volume
 
 T = TypeVar("T")
 
 GROUP, VERSION, PLURAL = "explainops.dev", "v1alpha1", "explainablemodels"
 MODEL_NAME = "breast-cancer"
 NAMESPACE = "explainops-demo"
+OPERATOR_NAMESPACE = "explainops-system"
+MODEL_CLAIM = "models"
 SIZE_SCALE = 1.8  # the drift: a new device reports radius, perimeter and area 1.8x larger
 CLEAN_FEEDBACK_ROWS = 40
 DRIFT_FEEDBACK_ROWS = 160
@@ -63,15 +56,6 @@ DRIFT_FEEDBACK_ROWS = 160
 
 class DemoError(Exception):
     """The demo cannot go on; the message says what failed and where to look."""
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec (Linux): SIGTERM it when the demo dies, even by SIGKILL."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def repo_root() -> Path:
@@ -170,10 +154,7 @@ class Demo:
     workdir: Path
     keep_running: bool = False
     timeout_scale: float = 1.0
-    plane: ControlPlane | None = None
-    runner: WorkloadRunner | None = None
-    operator: subprocess.Popen[bytes] | None = None
-    operator_log: Path | None = None
+    cluster: Any = None
     api: Any = None
     url: str = ""
     report: dict[str, Any] = field(default_factory=dict)
@@ -183,32 +164,58 @@ class Demo:
 
     # -- infrastructure
 
-    def start_control_plane(self) -> None:
-        settings = ControlPlaneSettings()
-        try:
-            note(f"binaries: {find_binaries(settings)}")
-        except BinariesNotFoundError:
-            settings.kubebuilder_assets = self.provision_binaries()
-        self.plane = ControlPlane(settings, workdir=self.workdir / "cluster")
-        try:
-            self.plane.start()
-        except ControlPlaneError as exc:
-            raise DemoError(f"the local control plane did not start: {exc}") from exc
-        self.api = self.plane.api_client()
-        note(f"kube-apiserver {self.plane.server}  (kubeconfig: {self.plane.kubeconfig_path})")
-        note(f"CRDs installed: {', '.join(self.plane.crds) or 'none'}")
-        if not any(c.startswith(f"{PLURAL}.") for c in self.plane.crds):
-            raise DemoError(f"the {PLURAL}.{GROUP} CRD was not installed (is crds/ complete?)")
+    def start_cluster(self) -> None:
+        from explainops_devtools.cluster.cluster import Cluster
+        from explainops_devtools.cluster.errors import ClusterError
+        from explainops_devtools.cluster.existing import ExistingCluster
+        from explainops_devtools.cluster.settings import ClusterSettings
 
-    def provision_binaries(self) -> Path:
-        """First run without `make k8s-bins`: build them now (the script prints its progress), then cached."""
-        script = repo_root() / "hack" / "build-k8s-bins.sh"
-        note(f"no cached control-plane binaries: running {script} (about 15 min the first time)")
-        done = subprocess.run([str(script)], stdout=subprocess.PIPE, text=True, check=False)
-        lines = done.stdout.strip().splitlines()
-        if done.returncode != 0 or not lines:
-            raise DemoError(f"{script} failed with code {done.returncode}; its messages are above")
-        return Path(lines[-1])
+        try:
+            existing = ExistingCluster.from_environment()
+            if existing is not None:
+                note(f"using the cluster KUBECONFIG names: {existing.server}")
+                note("its nodes must be able to run the images: load them (`kind load docker-image "
+                     f"{SERVER_IMAGE}` and the operator image) or push them and set IMAGE_REPO")
+                self.cluster = existing
+            else:
+                self.cluster = Cluster(ClusterSettings(project_crds=False), workdir=self.workdir / "cluster").start()
+                note(f"kube-apiserver {self.cluster.server}  (kubeconfig: {self.cluster.kubeconfig_path})")
+                note("node parts: " + ", ".join(f"{n} {v:.1f} s" for n, v in self.cluster.timings.items()))
+        except ClusterError as exc:
+            raise DemoError(f"the cluster did not start: {exc}") from exc
+        self.api = self.cluster.api_client()
+
+    def install_operator(self) -> None:
+        """The chart, as a platform team installs it: the operator runs as a pod from its image."""
+        helm = subprocess.run([str(repo_root() / "hack" / "install-helm.sh")], capture_output=True, text=True,
+                              check=False).stdout.strip().splitlines()
+        if not helm:
+            raise DemoError("no helm binary (hack/install-helm.sh failed)")
+        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig_path)}
+        args = [helm[-1], "upgrade", "--install", "explainops", str(repo_root() / "charts" / "explainops"),
+                "--namespace", OPERATOR_NAMESPACE, "--create-namespace", "--wait", "--timeout", "180s",
+                "--set-json", 'operator.extraEnv=[{"name":"EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS","value":"2"}]']
+        done = subprocess.run(args, env=env, capture_output=True, text=True, check=False,
+                              timeout=self.timeout(300))
+        if done.returncode:
+            raise DemoError(f"helm install failed: {done.stderr.strip()}")
+        note(f"helm release explainops in {OPERATOR_NAMESPACE}: operator pod {self.pod_names(OPERATOR_NAMESPACE)}")
+
+    def images(self) -> list[str]:
+        """Every image the node's pods run, with its size on the node."""
+        from kubernetes import client as k8s
+
+        (node,) = k8s.CoreV1Api(self.api).list_node().items[:1]
+        used = {c.image for ns in (NAMESPACE, OPERATOR_NAMESPACE)
+                for p in k8s.CoreV1Api(self.api).list_namespaced_pod(ns).items for c in p.spec.containers}
+        sizes = {name: image.size_bytes for image in node.status.images or [] for name in image.names or []}
+        return [f"{name} ({sizes[name] / 2**20:.0f} MiB)" if name in sizes else name for name in sorted(used)]
+
+    def pod_names(self, namespace: str, selector: str | None = None) -> list[str]:
+        from kubernetes import client as k8s
+
+        pods = k8s.CoreV1Api(self.api).list_namespaced_pod(namespace, label_selector=selector).items
+        return [f"{p.metadata.name} ({p.status.phase})" for p in pods]
 
     def create_namespace(self) -> None:
         from kubernetes import client as k8s
@@ -216,59 +223,21 @@ class Demo:
         k8s.CoreV1Api(self.api).create_namespace({"metadata": {"name": NAMESPACE}})
 
     def train_model(self) -> Data:
+        """v1 trained inside the cluster by a setup Job, onto the model volume; the same data on the host
+        (the example is deterministic), so the scenario below can send rows and labels."""
         from explainops_server.models.example import train_example
 
-        models = self.workdir / "models" / MODEL_NAME
-        data_dir = self.workdir / "data" / MODEL_NAME
-        shutil.rmtree(models, ignore_errors=True)
-        shutil.rmtree(data_dir, ignore_errors=True)
-        outputs = train_example(models, data_dir, name=MODEL_NAME)
+        try:
+            create_model_volume(self.api, NAMESPACE, claim=MODEL_CLAIM, model_name=MODEL_NAME,
+                                timeout=self.timeout(240))
+        except (RuntimeError, TimeoutError) as exc:
+            raise DemoError(f"{exc}\n{self.diagnostics()}") from exc
+        outputs = train_example(self.workdir / "models" / MODEL_NAME, self.workdir / "data" / MODEL_NAME, name=MODEL_NAME)
         meta = json.loads((outputs.version_dir / "metadata.json").read_text())
-        self.report["model_root"] = str(models)
-        self.report["train_csv"] = str(outputs.train_csv)
-        note(f"wrote {outputs.version_dir} and {outputs.train_csv}")
+        note(f"pvc://{MODEL_CLAIM}/{MODEL_NAME}/v1 written by the setup Job; the same split on the host")
         train_x, train_y = read_csv(outputs.train_csv, meta["feature_names"])
         holdout_x, holdout_y = read_csv(outputs.holdout_csv, meta["feature_names"])
         return Data(meta["feature_names"], meta["class_names"], train_x, train_y, holdout_x, holdout_y)
-
-    def start_operator(self) -> None:
-        assert self.plane is not None and self.plane.kubeconfig_path is not None
-        self.operator_log = self.workdir / "operator.log"
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.plane.kubeconfig_path),
-            "PYTHONUNBUFFERED": "1",
-            "EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS": "2",
-        }
-        with self.operator_log.open("wb") as log:
-            self.operator = subprocess.Popen(
-                [sys.executable, "-m", "explainops_operator", "--namespace", NAMESPACE],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the demo, which stops the operator itself
-                preexec_fn=_die_with_parent,  # and the kernel stops it if the demo is killed outright
-            )
-        time.sleep(1.0)
-        if self.operator.poll() is not None:
-            raise DemoError(
-                f"the operator exited with code {self.operator.returncode}:\n{log_tail(self.operator_log)}"
-            )
-        note(f"operator pid {self.operator.pid}, log {self.operator_log}")
-
-    def start_runner(self) -> None:
-        # The runner logs what it starts and every restart: to a file, the terminal shows the steps.
-        handler = logging.FileHandler(self.workdir / "runner.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        runner_log = logging.getLogger("explainops.runner")
-        runner_log.addHandler(handler)
-        runner_log.setLevel(logging.INFO)
-        runner_log.propagate = False
-        self.runner = WorkloadRunner(self.api, NAMESPACE, state_dir=self.workdir / "runner").start()
-        note(
-            f"runner log {self.workdir / 'runner.log'}, process logs under {self.workdir / 'runner' / 'logs'}"
-        )
 
     # -- the ExplainableModel
 
@@ -281,9 +250,7 @@ class Demo:
         xm = copy.deepcopy(xm)
         xm["metadata"] = {"name": MODEL_NAME, "namespace": NAMESPACE}
         spec = xm.setdefault("spec", {})
-        spec.setdefault("model", {}).update(
-            storageUri=Path(self.report["model_root"]).resolve().as_uri(), version="v1"
-        )
+        spec.setdefault("model", {}).update(storageUri=f"pvc://{MODEL_CLAIM}/{MODEL_NAME}", version="v1")
         spec["model"].pop("pinnedVersion", None)
         feedback = spec.setdefault("feedback", {})
         feedback.update(store="sqlite", window=100)
@@ -292,7 +259,7 @@ class Demo:
         feedback["thresholds"] = {"minLabelled": 40, "maxErrorRate": 0.25}
         retraining = spec.setdefault("retraining", {})
         retraining.update(
-            enabled=True, trainingDataUri=Path(self.report["train_csv"]).resolve().as_uri(), cooldownSeconds=0
+            enabled=True, trainingDataUri=f"pvc://{MODEL_CLAIM}/data/{MODEL_NAME}/train.csv", cooldownSeconds=0
         )
         retraining.setdefault("gate", {}).update(metric="holdoutAccuracy", minImprovement=0.0)
         serving = spec.setdefault("serving", {})
@@ -325,18 +292,22 @@ class Demo:
         with contextlib.suppress(Exception):
             status = self.xm().get("status") or {}
             lines.append("ExplainableModel status: " + json.dumps(status, indent=1)[:2500])
-        if self.operator_log is not None:
-            lines.append(f"operator log ({self.operator_log}):\n{log_tail(self.operator_log, 15)}")
-        if self.runner is not None:
-            for path in self.runner.log_paths()[-3:]:
-                lines.append(f"{path.name}:\n{log_tail(path, 10)}")
+        with contextlib.suppress(Exception):
+            lines.append("pods: " + ", ".join(self.pod_names(NAMESPACE)))
+        with contextlib.suppress(Exception):
+            from kubernetes import client as k8s
+
+            core = k8s.CoreV1Api(self.api)
+            (pod,) = core.list_namespaced_pod(OPERATOR_NAMESPACE).items[:1]
+            log = core.read_namespaced_pod_log(pod.metadata.name, OPERATOR_NAMESPACE, tail_lines=15)
+            lines.append(f"operator log ({pod.metadata.name}):\n{log}")
         return "\n".join(lines)
 
     def wait_ready(self, version: str | None = None, timeout: float = 240) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
             obj = self.xm()
             status = obj.get("status") or {}
-            if self.condition(obj, "Ready").get("status") != "True" or not status.get("url"):
+            if self.condition(obj, "Ready").get("status") != "True":
                 return None
             if version is not None and status.get("modelVersion") != version:
                 return None
@@ -348,8 +319,33 @@ class Demo:
             self.timeout(timeout),
             on_timeout=self.diagnostics,
         )
-        self.url = obj["status"]["url"].rstrip("/")
+        self.url = self.reachable(self.isvc_address())
         return obj
+
+    def isvc(self) -> dict[str, Any]:
+        from kubernetes import client as k8s
+
+        return k8s.CustomObjectsApi(self.api).get_namespaced_custom_object(
+            "serving.kserve.io", "v1beta1", NAMESPACE, "inferenceservices", MODEL_NAME)
+
+    def isvc_address(self) -> str:
+        """KServe's cluster-local address (``status.address.url``), as clients in the cluster use it."""
+        return self.isvc()["status"]["address"]["url"].rstrip("/")
+
+    def reachable(self, url: str) -> str:
+        """The same Service from this machine: its name through the node's cluster DNS, so the ClusterIP."""
+        from urllib.parse import urlsplit
+
+        from explainops_devtools.cluster.cluster import Cluster, dns_query
+
+        if not isinstance(self.cluster, Cluster):
+            raise DemoError(f"{url} is cluster-local; on your own cluster, run the demo's client from a pod "
+                            "or `kubectl port-forward` the predictor Service")
+        parts = urlsplit(url)
+        ip = dns_query(self.cluster.settings.node_ip, parts.hostname or "")
+        if ip is None:
+            raise DemoError(f"cluster DNS does not resolve {parts.hostname}")
+        return f"{parts.scheme}://{ip}{f':{parts.port}' if parts.port else ''}"
 
     # -- the scenario (plain REST calls, as any client)
 
@@ -398,14 +394,13 @@ class Demo:
 
     def run(self) -> dict[str, Any]:
         steps = Progress(9)
-        with steps("Starting the local control plane (etcd, kube-apiserver, kube-controller-manager)"):
-            self.start_control_plane()
+        with steps("Starting the local node (API server, kubelet + containerd, CoreDNS, KServe, Knative's webhook)"):
+            self.start_cluster()
             self.create_namespace()
-        with steps("Training the example model (breast_cancer, RandomForest) as v1"):
+        with steps("Installing the Helm chart: the operator runs as a pod from its image"):
+            self.install_operator()
+        with steps("Training the example model (breast_cancer, RandomForest) as v1 in a Job, onto a volume"):
             data = self.train_model()
-        with steps("Starting the operator and the local workload runner (development only)"):
-            self.start_operator()
-            self.start_runner()
         with steps(f"Applying ExplainableModel {NAMESPACE}/{MODEL_NAME} and waiting until Ready"):
             xm = self.manifest()
             self.report["thresholds"] = xm["spec"]["feedback"]["thresholds"]
@@ -413,7 +408,13 @@ class Demo:
             self.apply_model(xm)
             obj = self.wait_ready()
             self.report["first_version"] = obj["status"].get("modelVersion")
-            note(f"Ready: {self.url} serves {self.report['first_version']}")
+            isvc = self.isvc()
+            self.report["kserve_status"] = {c["type"]: c["status"] for c in isvc["status"].get("conditions", [])}
+            self.report["pods_v1"] = self.pod_names(NAMESPACE, f"serving.kserve.io/inferenceservice={MODEL_NAME}")
+            self.report["images"] = self.images()
+            note(f"Ready by KServe's status {self.report['kserve_status']}")
+            note(f"{self.isvc_address()} (reached from here as {self.url}) serves {self.report['first_version']}")
+            note("pods: " + ", ".join(self.report["pods_v1"]))
         drifted_holdout = drift(data.holdout_x, data.feature_names)
         with httpx.Client(timeout=self.timeout(60)) as client:
             with steps("Predictions, explanations and expert feedback before any drift"):
@@ -471,6 +472,9 @@ class Demo:
                 new_version = obj["status"]["modelVersion"]
                 obj = self.wait_ready(new_version, timeout=180)
                 self.report["promotion_seconds"] = time.monotonic() - crossed_at
+                self.report["pods_v2"] = self.pod_names(NAMESPACE, f"serving.kserve.io/inferenceservice={MODEL_NAME}")
+                self.report["jobs"] = [j.metadata.name for j in __import__("kubernetes").client.BatchV1Api(self.api)
+                                       .list_namespaced_job(NAMESPACE).items]
                 self.report["status"] = obj["status"]
                 wait_for(
                     f"the served URL to answer with {new_version}",
@@ -491,22 +495,12 @@ class Demo:
     # -- teardown
 
     def stop(self) -> None:
-        if self.runner is not None:
-            self.runner.stop()
-            self.runner = None
-        if self.operator is not None and self.operator.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.operator.pid, signal.SIGTERM)
-            try:
-                self.operator.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.operator.pid, signal.SIGKILL)
-                self.operator.wait(timeout=5)
-        self.operator = None
-        if self.plane is not None:
-            self.plane.stop()
-            self.plane = None
+        if self.api is not None:
+            self.api.close()
+            self.api = None
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
 
 
 # ----------------------------------------------------------------------------- report
@@ -556,7 +550,12 @@ def format_report(report: dict[str, Any]) -> str:
         else "feedback at trigger        n/a"
     )
     if report.get("promotion_seconds") is not None:
-        lines.append(f"threshold -> promotion     {report['promotion_seconds']:.0f} s")
+        lines.append(f"threshold -> promotion     {report['promotion_seconds']:.0f} s (Job pod, gate, new pods Ready)")
+    lines.append(f"KServe status              {json.dumps(report.get('kserve_status'))}")
+    lines.append(f"pods serving v1            {', '.join(report.get('pods_v1') or [])}")
+    lines.append(f"pods serving v2            {', '.join(report.get('pods_v2') or [])}")
+    lines.append(f"jobs                       {', '.join(report.get('jobs') or [])}")
+    lines.append(f"images                     {', '.join(report.get('images') or [])}")
     if last.get("metrics"):
         lines.append(f"gate metrics               {json.dumps(last['metrics'], sort_keys=True)}")
     for entry in history:
@@ -627,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ndemo failed: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         demo.stop()
 
 

@@ -1,8 +1,12 @@
-"""pytest fixtures for the local Kubernetes control plane (auto-loaded via the pytest11 entry point).
+"""pytest fixtures for the real single-node cluster (auto-loaded via the pytest11 entry point).
 
-Fixtures: ``control_plane`` (session), ``kube_api`` (session), ``kubeconfig_path`` (session),
-``namespace`` (per test). Any test using one of them is marked ``cluster`` automatically.
-Nothing heavy is imported here: the control plane and the kubernetes client load on first use.
+Fixtures: ``local_cluster`` (session; ``control_plane`` is the same object), ``kube_api`` (session),
+``kubeconfig_path`` (session), ``namespace`` (per test). A test using one of them is marked ``cluster``.
+
+The session starts the local node (etcd, API server, controller-manager, scheduler, containerd,
+kubelet, kube-proxy, CoreDNS, KServe, Knative's webhook) and stops it at the end, even when tests
+fail; or, when KUBECONFIG names a cluster with KServe installed, it uses that one.
+Nothing heavy is imported here: the cluster code and the kubernetes client load on first use.
 """
 
 from __future__ import annotations
@@ -11,69 +15,66 @@ import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-    from explainops_devtools.controlplane import ControlPlane
-
-CLUSTER_FIXTURES = frozenset({"control_plane", "kube_api", "namespace", "kubeconfig_path"})
+CLUSTER_FIXTURES = frozenset({"local_cluster", "control_plane", "kube_api", "namespace", "kubeconfig_path"})
 TEST_NAMESPACE_LABEL = "explainops.dev/test-namespace"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "cluster: needs the local Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager)",
-    )
+    config.addinivalue_line("markers", "cluster: needs the real local node (or a KUBECONFIG cluster with KServe)")
+    config.addinivalue_line("markers", "node_lifecycle: starts and stops local nodes itself; runs first")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Before `-m` deselection runs, so `-m "not cluster"` also skips tests that only forgot the marker.
     for item in items:
-        if (
-            CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
-            and item.get_closest_marker("cluster") is None
-        ):
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("cluster") is None:
             item.add_marker(pytest.mark.cluster)
+    # Tests that start and stop nodes of their own run before the session's node exists:
+    # one machine holds one local node at a time.
+    items.sort(key=lambda item: item.get_closest_marker("node_lifecycle") is None)
 
 
 @pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
-    """One etcd + kube-apiserver + kube-controller-manager for the whole session, KServe and project CRDs installed.
+def local_cluster() -> Iterator[Any]:
+    """The session's cluster, with KUBECONFIG pointing at it for the whole session."""
+    from explainops_devtools.cluster.cluster import Cluster
+    from explainops_devtools.cluster.errors import ClusterError
+    from explainops_devtools.cluster.existing import ExistingCluster
 
-    KUBECONFIG points at it for the session, so clients that load the default configuration
-    (kopf, kubernetes.config.load_kube_config) can only reach this control plane.
-    """
-    from explainops_devtools.controlplane import BinariesNotFoundError, ControlPlane, ControlPlaneError
-
-    plane = ControlPlane()
     failure = None
     try:
-        plane.start()
-    except BinariesNotFoundError as exc:
-        failure = f"cannot start the local control plane: {exc}"
-    except ControlPlaneError as exc:
-        failure = f"the local control plane failed to start: {exc}"
+        running: Any = ExistingCluster.from_environment() or Cluster().start()
+    except ClusterError as exc:
+        failure = f"cannot start the local cluster: {exc}"
     if failure is not None:  # outside the except block: one clear message, no chained traceback
         pytest.fail(failure, pytrace=False)
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("KUBECONFIG", str(plane.kubeconfig_path))
+        env.setenv("KUBECONFIG", str(running.kubeconfig_path))
         try:
-            yield plane
+            yield running
         finally:
-            plane.stop()
+            running.stop()
 
 
 @pytest.fixture(scope="session")
-def kube_api(control_plane: ControlPlane) -> Iterator[ApiClient]:
-    """A kubernetes.client.ApiClient for the session's control plane (verified to be that one)."""
-    client = control_plane.api_client()
-    control_plane.verify(client)
+def control_plane(local_cluster: Any) -> Any:
+    """The same cluster, under the name the API-level tests use."""
+    return local_cluster
+
+
+@pytest.fixture(scope="session")
+def kube_api(local_cluster: Any) -> Iterator[ApiClient]:
+    """A kubernetes.client.ApiClient for the session's cluster (verified to be that one)."""
+    client = local_cluster.api_client()
+    local_cluster.verify(client)
     try:
         yield client
     finally:
@@ -81,26 +82,22 @@ def kube_api(control_plane: ControlPlane) -> Iterator[ApiClient]:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig_path(control_plane: ControlPlane) -> Path:
-    """Path of a kubeconfig for the session's control plane (token auth, CA embedded)."""
-    assert control_plane.kubeconfig_path is not None
-    return control_plane.kubeconfig_path
+def kubeconfig_path(local_cluster: Any) -> Path:
+    return Path(local_cluster.kubeconfig_path)
 
 
 def _namespace_name(test_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-") or "test"
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:24].strip("-") or "test"
     return f"t-{slug}-{secrets.token_hex(3)}"
 
 
 @pytest.fixture
-def namespace(
-    request: pytest.FixtureRequest, control_plane: ControlPlane, kube_api: ApiClient
-) -> Iterator[str]:
+def namespace(request: pytest.FixtureRequest, local_cluster: Any, kube_api: ApiClient) -> Iterator[str]:
     """A fresh namespace for this test, deleted afterwards (without waiting for it to go)."""
     from kubernetes.client import CoreV1Api
     from kubernetes.client.exceptions import ApiException
 
-    control_plane.verify(kube_api)  # never create or delete namespaces anywhere else
+    local_cluster.verify(kube_api)  # never create or delete namespaces anywhere else
     core = CoreV1Api(kube_api)
     name = _namespace_name(request.node.name)
     core.create_namespace({"metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "true"}}})

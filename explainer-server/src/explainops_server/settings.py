@@ -9,7 +9,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from explainops_server.errors import ConfigurationError
+from explainops_server.explainers.params import EXPLAINER_PARAMS, parse_params
+
 ExplainerName = Literal["anchor_tabular", "kernel_shap", "tree_shap", "ale"]
+# explainops: this project's own, permissive backend; alibi: alibi 0.9.6 (BSL 1.1), its own image flavour.
+ExplainerBackend = Literal["explainops", "alibi"]
 
 
 def default_data_dir() -> Path:
@@ -34,6 +39,9 @@ class ServerSettings(BaseSettings):
         description="explainer: predict + explain + feedback + console; predictor: predict only, nothing recorded.",
     )
     explainer: ExplainerName = Field(default="anchor_tabular", description="Explainer used by :explain.")
+    explainer_backend: ExplainerBackend = Field(
+        default="explainops", description="Who computes explanations: explainops (own) or alibi (BSL 1.1)."
+    )
     explainer_params: dict[str, Any] = Field(
         default_factory=dict, description="JSON object of explainer parameters (see README)."
     )
@@ -84,6 +92,14 @@ class ServerSettings(BaseSettings):
         if isinstance(value, str):
             value = json.loads(value) if value.strip() else {}
         return value
+
+    @model_validator(mode="after")
+    def _check_explainer_params(self) -> ServerSettings:
+        try:
+            parse_params(self.explainer, EXPLAINER_PARAMS[self.explainer], self.explainer_params)
+        except ConfigurationError as exc:
+            raise ValueError(exc.detail) from None
+        return self
 
     @model_validator(mode="after")
     def _read_token_file(self) -> ServerSettings:

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(
             kopf.operator(
                 standalone=True,
-                namespaces=namespaces or None,
+                namespaces=namespaces,  # empty with clusterwide: every namespace (None breaks kopf)
                 clusterwide=not namespaces,
                 liveness_endpoint=liveness,
             )

@@ -125,7 +125,9 @@ def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> 
 
 
 def inference_service_url(is_status: Mapping[str, Any]) -> str | None:
-    url = is_status.get("url") or (is_status.get("address") or {}).get("url")
+    """KServe's cluster-local address first: ``status.url`` is the external host (``{name}-{ns}.example.com``
+    on a default install), which neither the operator nor in-cluster clients can reach."""
+    url = (is_status.get("address") or {}).get("url") or is_status.get("url")
     return str(url) if url else None
 
 

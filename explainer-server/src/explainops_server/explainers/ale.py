@@ -1,64 +1,62 @@
-"""Accumulated Local Effects: a global explanation of how each feature moves the class probabilities."""
+"""First-order ALE for numerical features, written from Apley & Zhu, "Visualizing the effects of
+predictor variables in black box supervised learning models" (JRSS-B, 2020), section 3 and eq. (15).
+
+For feature j the range is cut at quantiles z_0 < ... < z_K so that each interval holds about
+`min_bin_points` rows. The local effect of interval k is the mean, over the rows that fall in it, of
+f(z_k, x_\\j) - f(z_{k-1}, x_\\j); the uncentred ALE at z_k is the sum of the effects up to k. The curve
+is centred so that its mean over the data is zero, averaging each interval's two end values weighted
+by the rows in it; `ale0` is the amount subtracted, `constant_value` the mean prediction.
+"""
 
 from __future__ import annotations
 
-import threading
-import warnings
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
-from explainops_server.errors import UnsupportedOperation
-from explainops_server.explainers.base import Explainer
+from explainops_server.explainers.kinds import AleKind
 
 
-class AleExplainer(Explainer):
-    name = "ale"
-    defaults = {"min_bin_points": 4}
+def grid(column: np.ndarray, min_bin_points: int) -> np.ndarray:
+    """Interval edges: data quantiles, at most len/min_bin_points intervals, no repeats."""
+    bins = max(1, len(column) // min_bin_points)
+    return np.unique(np.quantile(column, np.linspace(0.0, 1.0, bins + 1), method="lower"))
 
-    def fit(self, background: np.ndarray) -> None:
-        self._background = background
-        self._result: dict[str, Any] | None = None
-        self._lock = threading.Lock()
 
-    def explain_row(self, row: np.ndarray) -> dict[str, Any]:
-        raise UnsupportedOperation("ALE is a global explanation; use GET /v1/models/{name}/explanations/ale")
+def ale_curve(
+    predict_proba, data: np.ndarray, j: int, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(centred ALE at each edge [edge, class], ale0 [class]) of feature j."""
+    n_classes = predict_proba(data[:1]).shape[1]
+    if len(edges) < 2:
+        return np.zeros((len(edges), n_classes)), np.zeros(n_classes)
+    column = data[:, j]
+    # interval k (1..K) holds z_{k-1} < x <= z_k; the lowest edge belongs to interval 1
+    k = np.clip(np.searchsorted(edges, column, side="left"), 1, len(edges) - 1)
+    lower, upper = data.copy(), data.copy()
+    lower[:, j], upper[:, j] = edges[k - 1], edges[k]
+    proba = predict_proba(np.vstack([lower, upper]))
+    diff = proba[len(data) :] - proba[: len(data)]
+    intervals = len(edges) - 1
+    counts = np.bincount(k - 1, minlength=intervals).astype(np.float64)
+    sums = np.zeros((intervals, n_classes))
+    np.add.at(sums, k - 1, diff)
+    effects = np.divide(sums, counts[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0)
+    uncentred = np.vstack([np.zeros((1, n_classes)), np.cumsum(effects, axis=0)])
+    ale0 = (((uncentred[:-1] + uncentred[1:]) / 2) * counts[:, None]).sum(axis=0) / counts.sum()
+    return uncentred - ale0, ale0
 
-    @staticmethod
-    def summarise(explanation: dict[str, Any]) -> dict[str, Any]:
-        return {"type": "ale"}
 
-    def explain_global(self) -> dict[str, Any]:
-        with self._lock:  # computed once, on first use or at load when ALE is the configured explainer
-            if self._result is None:
-                self._result = self._compute()
-            return self._result
+class AleExplainer(AleKind):
+    backend: ClassVar[str] = "explainops"
 
-    def _compute(self) -> dict[str, Any]:
-        from alibi.explainers import ALE
-
-        explainer = ALE(
-            self.model.predict_proba,
-            feature_names=list(self.model.feature_names),
-            target_names=list(self.model.class_names),
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # numpy percentile(interpolation=)
-            result = explainer.explain(self._background, min_bin_points=self.params["min_bin_points"])
-        data = result.data
-        features = []
-        for i, name in enumerate(data["feature_names"]):
-            features.append(
-                {
-                    "feature": str(name),
-                    "feature_values": np.asarray(data["feature_values"][i]).tolist(),
-                    "ale_values": np.asarray(data["ale_values"][i]).tolist(),
-                    "ale0": np.asarray(data["ale0"][i]).tolist(),
-                }
-            )
-        return {
-            "type": "ale",
-            "target_names": [str(t) for t in data["target_names"]],
-            "constant_value": np.asarray(data["constant_value"]).tolist(),
-            "features": features,
-        }
+    def curves(self, background: np.ndarray):
+        grids, values, offsets = [], [], []
+        for j in range(background.shape[1]):
+            edges = grid(background[:, j], self.config.min_bin_points)
+            curve, ale0 = ale_curve(self.model.predict_proba, background, j, edges)
+            grids.append(edges)
+            values.append(curve)
+            offsets.append(ale0)
+        constant = self.model.predict_proba(background).mean(axis=0)
+        return grids, values, offsets, constant

@@ -1,63 +1,45 @@
-"""AnchorTabular: an if-then rule that keeps the prediction with high precision."""
+"""AnchorTabular on this project's own search (`anchor_search`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
-from explainops_server.explainers.base import Explainer
+from explainops_server.explainers.anchor_search import AnchorSearch, Discretiser
+from explainops_server.explainers.kinds import AnchorKind
 
 
-class AnchorTabularExplainer(Explainer):
-    name = "anchor_tabular"
-    # Tuned against alibi's defaults (batch_size=100, coverage_samples=10000): larger sampling batches
-    # mean fewer model calls, and each call is cheap because the forest is evaluated vectorised.
-    defaults = {
-        "threshold": 0.95,
-        "batch_size": 500,
-        "coverage_samples": 2000,
-        "beam_size": 1,
-        "max_anchor_size": None,
-        "delta": 0.1,
-        "tau": 0.15,
-        "disc_perc": [25, 50, 75],
-        "seed": 0,
-    }
+class AnchorTabularExplainer(AnchorKind):
+    backend: ClassVar[str] = "explainops"
 
     def fit(self, background: np.ndarray) -> None:
-        from alibi.explainers import AnchorTabular
+        self._background = background
+        self._discretiser = Discretiser.fit(background, self.config.disc_perc)
 
-        predict_proba = self.model.predict_proba
-        self._explainer = AnchorTabular(
-            lambda x: np.argmax(predict_proba(x), axis=1),
-            feature_names=list(self.model.feature_names),
-            seed=self.params["seed"],
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        return np.argmax(self.model.predict_proba(x), axis=1)
+
+    def search(self, row: np.ndarray) -> AnchorSearch:
+        c = self.config
+        return AnchorSearch(
+            self._predict,
+            self._background,
+            self._discretiser,
+            row,
+            threshold=c.threshold,
+            delta=c.delta,
+            tau=c.tau,
+            batch_size=c.batch_size,
+            beam_size=c.beam_size,
+            coverage_samples=c.coverage_samples,
+            max_anchor_size=c.max_anchor_size,
+            rng=np.random.default_rng(c.seed),
         )
-        self._explainer.fit(background, disc_perc=tuple(self.params["disc_perc"]))
 
-    def explain_row(self, row: np.ndarray) -> dict[str, Any]:
-        p = self.params
-        result = self._explainer.explain(
-            row.reshape(1, -1),
-            threshold=p["threshold"],
-            batch_size=p["batch_size"],
-            coverage_samples=p["coverage_samples"],
-            beam_size=p["beam_size"],
-            delta=p["delta"],
-            tau=p["tau"],
-            max_anchor_size=p["max_anchor_size"],
-        )
-        predicted = int(np.argmax(self.model.predict_proba(row.reshape(1, -1))[0]))
-        return {
-            "type": "anchor",
-            "anchor": list(result.data["anchor"]),
-            "precision": float(np.asarray(result.data["precision"]).item()),
-            "coverage": float(np.asarray(result.data["coverage"]).item()),
-            "predicted_class": predicted,
-            "predicted_class_name": self.model.class_names[predicted],
-        }
-
-    @staticmethod
-    def summarise(explanation: dict[str, Any]) -> dict[str, Any]:
-        return {k: explanation[k] for k in ("type", "anchor", "precision", "coverage")}
+    def anchor(self, row: np.ndarray) -> tuple[list[str], float, float]:
+        result = self.search(row).run()
+        names = self.model.feature_names
+        bins = self._discretiser.bins(row.reshape(1, -1))[0]
+        predicates = [self._discretiser.describe(j, int(bins[j]), names[j]) for j in result.anchor]
+        return predicates, result.precision, result.coverage

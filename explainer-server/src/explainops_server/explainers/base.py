@@ -8,7 +8,8 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from explainops_server.errors import ConfigurationError, UnsupportedOperation
+from explainops_server.errors import UnsupportedOperation
+from explainops_server.explainers.params import ExplainerParams, parse_params
 
 
 class ExplainableModel(Protocol):
@@ -25,23 +26,21 @@ class Explainer(ABC):
     """Fitted once at load from the artifact background; `explain` runs in a worker thread."""
 
     name: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]] = {}
+    backend: ClassVar[str]
+    params_model: ClassVar[type[ExplainerParams]]
 
     def __init__(self, model: ExplainableModel, background: np.ndarray, params: dict[str, Any]) -> None:
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ConfigurationError(
-                f"explainer {self.name!r} does not take parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(self.defaults)) or 'none'}"
-            )
         self.model = model
-        self.params = {**self.defaults, **params}
-        self.fit(background)
+        self.config = parse_params(self.name, self.params_model, params)
+        self.params = self.config.model_dump()
+        self.fit(np.asarray(background, dtype=np.float64))
 
     @property
     def config_key(self) -> str:
         """Identifies the explainer configuration in cache keys."""
-        return json.dumps({"explainer": self.name, **self.params}, sort_keys=True, default=str)
+        return json.dumps(
+            {"explainer": self.name, "backend": self.backend, **self.params}, sort_keys=True, default=str
+        )
 
     @abstractmethod
     def fit(self, background: np.ndarray) -> None: ...

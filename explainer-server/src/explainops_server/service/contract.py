@@ -7,10 +7,11 @@ the console's types are generated from that document. Feedback fields come from
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from explainops_server.explainers.schema import AleExplanation, Attribution, LocalExplanation
 from explainops_server.feedback.base import FeedbackContent, FeedbackOutcome, VersionStats
 
 
@@ -37,13 +38,10 @@ class PredictResponse(BaseModel):
     model_version: str
 
 
-# ---- explanations ----------------------------------------------------------------------------------
-class Attribution(BaseModel):
-    feature: str
-    value: float = Field(description="Contribution to the predicted class")
-
-
+# ---- explanations (the documents explainers return are typed in explainers.schema) ---------------
 class AnchorSummary(BaseModel):
+    """What is recorded with an explained prediction: the rule and its quality."""
+
     type: Literal["anchor"]
     anchor: list[str] = Field(description="Conditions that together keep the prediction")
     precision: float
@@ -55,20 +53,7 @@ class ShapSummary(BaseModel):
     top_features: list[Attribution] = Field(description="The largest attributions, by absolute value")
 
 
-class AnchorExplanation(AnchorSummary):
-    predicted_class: int
-    predicted_class_name: str
-
-
-class ShapExplanation(ShapSummary):
-    predicted_class: int
-    predicted_class_name: str
-    expected_value: list[float] = Field(description="Base value per class")
-    shap_values: list[list[float]] = Field(description="Per class, one value per feature")
-    feature_names: list[str]
-
-
-Explanation = Annotated[AnchorExplanation | ShapExplanation, Field(discriminator="type")]
+Explanation = LocalExplanation
 ExplanationSummary = Annotated[AnchorSummary | ShapSummary, Field(discriminator="type")]
 
 
@@ -87,7 +72,7 @@ class AleResponse(BaseModel):
 
     model_name: str
     model_version: str
-    explanation: dict[str, Any] = Field(description="Accumulated local effects per feature")
+    explanation: AleExplanation
 
 
 # ---- feedback --------------------------------------------------------------------------------------

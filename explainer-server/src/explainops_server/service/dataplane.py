@@ -126,7 +126,11 @@ class DataPlane:
             return
         background = self.model.loaded.background
         self.explainer = build_explainer(
-            self.settings.explainer, CancellableModel(self.model), background, self.settings.explainer_params
+            self.settings.explainer,
+            CancellableModel(self.model),
+            background,
+            self.settings.explainer_params,
+            backend=self.settings.explainer_backend,
         )
         if self.settings.explainer == "ale":
             self._ale = self.explainer
@@ -303,7 +307,13 @@ class DataPlane:
         self.require_explainer_role("ALE")
         assert self.pool is not None
         if self._ale is None:
-            self._ale = build_explainer("ale", self.model, self.model.loaded.background, {})
+            self._ale = build_explainer(
+                "ale",
+                CancellableModel(self.model),
+                self.model.loaded.background,
+                {},
+                backend=self.settings.explainer_backend,
+            )
         result = await self.pool.run(self._ale.explain_global)
         return AleResponse(model_name=self.model.name, model_version=self.model.version, explanation=result)
 

@@ -74,7 +74,7 @@ class TestCrd:
 def _widget_crds(kube_api) -> Iterator[Callable[..., TestCrd]]:
     from kubernetes.client import ApiextensionsV1Api
 
-    from explainops_devtools.controlplane import install_crds
+    from explainops_devtools.cluster.manifests import install_crds
 
     created: list[str] = []
 

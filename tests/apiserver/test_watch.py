@@ -9,7 +9,7 @@ from kubernetes import watch
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from explainops_devtools.controlplane import install_crds
+from explainops_devtools.cluster.manifests import install_crds
 
 pytestmark = pytest.mark.cluster
 

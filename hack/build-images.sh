@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Build the project's images from its Dockerfiles: explainops-server, explainops-operator, and the
+# pod sandbox (pause) image the local node needs.
+#
+# - With a working Docker engine: `docker build`, as anywhere else.
+# - Without one: buildah (Debian package), from the same Dockerfiles, each image written as a
+#   docker-archive under ${XDG_CACHE_HOME:-~/.cache}/explainops/images/, keyed by the hash of its build
+#   context (Dockerfile, lock, sources), so an unchanged tree does not rebuild. The local node imports
+#   these archives into containerd when it starts.
+# - The Debian base (`debian:13.8-slim` in the Dockerfiles) cannot be pulled here; it is made locally from
+#   Debian's packages with mmdebstrap (minbase, the same set as the slim image) and tagged with that name.
+# Prints the archive directory on the last line of stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE_REPO="${IMAGE_REPO:-ghcr.io/explainops}"
+IMAGE_TAG="${IMAGE_TAG:-0.1.0}"
+PAUSE_IMAGE="${PAUSE_IMAGE:-explainops.local/pause:3.10}"
+OUT="${XDG_CACHE_HOME:-$HOME/.cache}/explainops/images"
+log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
+
+debian_image="${DEBIAN_IMAGE:-$(sed -n 's/^ARG DEBIAN_IMAGE=//p' explainer-server/Dockerfile)}"
+components=(explainer-server:explainops-server operator:explainops-operator)
+
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  for pair in "${components[@]}"; do
+    dir=${pair%%:*} name=${pair#*:}
+    docker build -f "$dir/Dockerfile" -t "$IMAGE_REPO/$name:$IMAGE_TAG" .
+  done
+  echo "docker"
+  exit 0
+fi
+
+hack/ensure-packages.sh buildah=buildah mmdebstrap=mmdebstrap gcc=gcc /usr/sbin/runc=runc
+mkdir -p "$OUT"
+exec 9>"$OUT/.build.lock"
+flock 9
+
+# buildah runs RUN steps in a chroot with the host's network: its default runtime (crun) cannot
+# handle this host's hybrid cgroups, and its default network backend leaves iptables chains behind.
+bud=(buildah bud --layers --isolation chroot --network host --build-arg "DEBIAN_IMAGE=$debian_image")
+
+# pip inside a build must trust the same CA bundle the host trusts. Mounted for the build only,
+# never committed into an image.
+build_mounts() {
+  local ca=/etc/ssl/certs/ca-certificates.crt conf="$OUT/pip-build.conf"
+  [ -f "$ca" ] || return 0
+  printf '[global]\ncert = /etc/explainops-build-ca.crt\n' > "$conf"
+  echo "-v" "$ca:/etc/explainops-build-ca.crt:ro" "-v" "$conf:/etc/pip.conf:ro"
+}
+
+# --- the Debian base -------------------------------------------------------------------------------
+if ! buildah inspect --type image "$debian_image" >/dev/null 2>&1; then
+  suite=trixie
+  [[ $debian_image == debian:12* ]] && suite=bookworm
+  log "making $debian_image from Debian's $suite packages (mmdebstrap minbase)"
+  tmp=$(mktemp -d)
+  mmdebstrap --quiet --variant=minbase --dpkgopt='path-exclude=/usr/share/doc/*' \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+    "$suite" "$tmp/rootfs.tar" http://deb.debian.org/debian
+  ctr=$(buildah from scratch)
+  buildah add "$ctr" "$tmp/rootfs.tar" / >/dev/null
+  buildah config --cmd '["bash"]' --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
+  buildah commit --quiet --rm "$ctr" "docker.io/library/$debian_image" >/dev/null
+  rm -rf "$tmp"
+fi
+
+# Hash of a build context: the Dockerfile and every file it may copy (see .dockerignore).
+context_hash() {
+  local dir=$1
+  { find requirements.lock "$dir/pyproject.toml" "$dir/src" "$dir/Dockerfile" .dockerignore -type f \
+      ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*.egg-info*' | LC_ALL=C sort | xargs sha256sum
+    echo "$debian_image"; } | sha256sum | cut -c1-16
+}
+
+save() {  # image archive-name
+  buildah push --quiet "$1" "docker-archive:$OUT/$2.tar.tmp:$1" >/dev/null
+  mv "$OUT/$2.tar.tmp" "$OUT/$2.tar"
+}
+
+read -r -a mounts <<< "$(build_mounts)"
+for pair in "${components[@]}"; do
+  dir=${pair%%:*} name=${pair#*:}
+  hash=$(context_hash "$dir")
+  if [ -f "$OUT/$name-$hash.tar" ]; then
+    log "$name: unchanged ($hash)"
+    continue
+  fi
+  log "building $IMAGE_REPO/$name:$IMAGE_TAG from $dir/Dockerfile"
+  t0=$(date +%s)
+  "${bud[@]}" "${mounts[@]}" --quiet -f "$dir/Dockerfile" -t "$IMAGE_REPO/$name:$IMAGE_TAG" . >/dev/null
+  rm -f "$OUT/$name"-*.tar
+  save "$IMAGE_REPO/$name:$IMAGE_TAG" "$name-$hash"
+  log "built $name in $(( $(date +%s) - t0 )) s: $(du -h "$OUT/$name-$hash.tar" | cut -f1)"
+done
+
+# --- the pod sandbox image: a static pause binary, nothing else --------------------------------------
+pause_hash=$(sha256sum hack/pause/pause.c | cut -c1-16)
+if [ ! -f "$OUT/pause-$pause_hash.tar" ]; then
+  log "building $PAUSE_IMAGE"
+  tmp=$(mktemp -d)
+  gcc -static -Os -o "$tmp/pause" hack/pause/pause.c
+  strip "$tmp/pause"
+  ctr=$(buildah from scratch)
+  buildah copy "$ctr" "$tmp/pause" /pause >/dev/null
+  buildah config --entrypoint '["/pause"]' --user 65535:65535 "$ctr"
+  buildah commit --quiet --rm "$ctr" "$PAUSE_IMAGE" >/dev/null
+  rm -f "$OUT"/pause-*.tar
+  save "$PAUSE_IMAGE" "pause-$pause_hash"
+  rm -rf "$tmp"
+fi
+echo "$OUT"
