@@ -138,6 +138,7 @@ def status_of(call: Callable[[], Any]) -> int:
     except ApiException as exc:
         return exc.status
     except KubeApiError as exc:
+        print(f"{exc.status}: {exc}")  # shown when the test fails
         return exc.status or 0
     if hasattr(result, "release_conn"):  # a watch stream: the 200 came back, close it
         result.close()

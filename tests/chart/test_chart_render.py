@@ -63,7 +63,7 @@ EXPECTED_RULES = {
     ("explainops.dev", "explainablemodels"): {"get", "list", "watch", "patch"},
     ("explainops.dev", "explainablemodels/status"): {"patch"},
     ("explainops.dev", "explainablemodels/finalizers"): {"update"},
-    ("serving.kserve.io", "inferenceservices"): {"get", "list", "watch", "create", "patch"},
+    ("serving.kserve.io", "inferenceservices"): {"get", "list", "watch", "create", "patch", "delete"},
     ("batch", "jobs"): {"get", "create"},
     ("", "pods"): {"list"},
     ("", "events"): {"create"},

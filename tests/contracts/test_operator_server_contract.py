@@ -105,3 +105,16 @@ def test_every_auth_scope_the_crd_accepts_reaches_the_server_setting(scope):
     settings = ServerSettings(model_name="m", model_uri="/m", **(
         {"auth_scope": rendered["EXPLAINOPS_AUTH_SCOPE"]} if "EXPLAINOPS_AUTH_SCOPE" in rendered else {}))
     assert settings.auth_scope == scope
+
+
+def test_auth_scope_all_without_a_token_is_refused_by_the_operator_too():
+    from explainops_operator.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match="authScope"):
+        parse_spec({
+            "model": {"storageUri": "file:///models/breast-cancer", "version": "v1"},
+            "explainer": {"type": "TreeShap"},
+            "serving": {"authScope": "all"},
+        })
+    crd = CRD.read_text()
+    assert "self.authScope == 'feedback' || has(self.authTokenSecretRef)" in crd  # the same rule, for the API server

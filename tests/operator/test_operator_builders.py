@@ -12,6 +12,7 @@ from xm_samples import BASE_SPEC, spec, with_field
 from explainops_operator.builders import (
     ANNOTATION_RENDERED_HASH,
     EXPLAINER_CONTAINER,
+    EXPLAINER_PARAM_NAMES,
     LABEL_MODEL,
     LABEL_MODEL_VERSION,
     PREDICTOR_CONTAINER,
@@ -19,13 +20,20 @@ from explainops_operator.builders import (
     contains,
     explainer_params,
     inference_service_is_current,
+    knative_feature_flags,
     model_storage,
     model_version_path,
     render_inference_service,
     sqlite_feedback_dsn,
 )
 from explainops_operator.errors import InvalidSpecError
-from explainops_operator.spec import parse_spec
+from explainops_operator.kserve_rules import (
+    ANNOTATION_DEPLOYMENT_MODE,
+    KNATIVE_FLAG_PVC,
+    KNATIVE_FLAG_PVC_WRITE,
+    deployment_mode,
+)
+from explainops_operator.spec import ExplainerParams, parse_quantity, parse_spec
 
 OWNER = Owner(name="breast-cancer", namespace="ml", uid="0f4c6f1e-0000-4000-8000-000000000001")
 IMAGE = "ghcr.io/explainops/explainops-server:0.1.0"
@@ -147,7 +155,9 @@ def test_replicas_resources_image_override() -> None:
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 4)
     for container in predictor["containers"]:
         assert container["image"] == "registry.local/srv:2"
-        assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+        # The cpu limit is rendered (KServe's default, 1): KServe's webhook has nothing left to add.
+        assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"},
+                                          "limits": {"memory": "2Gi", "cpu": "1"}}
     a, b = predictor["containers"]
     assert a["resources"] is not b["resources"]  # no shared mutable dicts between containers
     assert render(BASE_SPEC)["spec"]["predictor"]["maxReplicas"] == 1
@@ -155,12 +165,13 @@ def test_replicas_resources_image_override() -> None:
 
 def test_hardened_security_context() -> None:
     predictor = render(BASE_SPEC)["spec"]["predictor"]
-    assert predictor["securityContext"]["runAsNonRoot"] is True
-    assert predictor["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "securityContext" not in predictor  # Knative refuses a pod-level one by default
     assert predictor["automountServiceAccountToken"] is False
     for container in predictor["containers"]:
         ctx = container["securityContext"]
         assert ctx["runAsNonRoot"] is True
+        assert ctx["runAsUser"] == ctx["runAsGroup"] == 10001
+        assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
         assert ctx["readOnlyRootFilesystem"] is True
         assert ctx["allowPrivilegeEscalation"] is False
         assert ctx["capabilities"] == {"drop": ["ALL"]}
@@ -202,11 +213,12 @@ def test_unsupported_storage_scheme() -> None:
         model_storage("s3://bucket/model")
 
 
-def test_explainer_params_reject_unknown() -> None:
-    parsed = parse_spec(BASE_SPEC)
-    bad = type(parsed.explainer)(type="TreeShap", params={"depth": 2})
-    with pytest.raises(InvalidSpecError, match=r"spec\.explainer\.params\.depth"):
-        explainer_params(bad)
+def test_every_explainer_param_has_a_server_spelling() -> None:
+    crd_names = {field.alias for field in ExplainerParams.model_fields.values()}
+    assert set(EXPLAINER_PARAM_NAMES) == crd_names
+    parsed = parse_spec(with_field("explainer", {"type": "TreeShap", "params": {"featurePerturbation": "interventional",
+                                                                                "backgroundSize": 20}}))
+    assert explainer_params(parsed.explainer) == {"feature_perturbation": "interventional", "background_size": 20}
 
 
 def test_trust_pickle_flag() -> None:
@@ -256,3 +268,152 @@ def test_is_current_ignores_server_defaults_but_not_drift() -> None:
     stale = copy.deepcopy(live)
     stale["metadata"]["annotations"][ANNOTATION_RENDERED_HASH] = "old"  # rendered from another spec
     assert not inference_service_is_current(desired, stale)
+
+
+# --------------------------------------------------------------------------- what KServe and Knative accept
+
+# Knative Serving's admission rules with its default config-features (pkg/apis/serving fieldmask.go and
+# k8s_validation.go, restated): the fields a revision's pod and containers may carry.
+KNATIVE_POD_FIELDS = {"serviceAccountName", "containers", "volumes", "imagePullSecrets", "enableServiceLinks",
+                      "automountServiceAccountToken"}
+KNATIVE_CONTAINER_SECURITY_FIELDS = {"capabilities", "readOnlyRootFilesystem", "runAsUser", "runAsGroup",
+                                     "runAsNonRoot", "allowPrivilegeEscalation", "seccompProfile", "privileged"}
+# InferenceService predictor fields that are KServe's own, not the pod's.
+KSERVE_COMPONENT_FIELDS = {"minReplicas", "maxReplicas", "timeout", "labels", "annotations", "deploymentStrategy"}
+
+
+def knative_refusals(body: dict[str, Any], flags: set[str] = frozenset()) -> list[str]:
+    """Why Knative's webhook would refuse the revision KServe makes of this predictor (empty: admitted)."""
+    predictor = body["spec"]["predictor"]
+    pod = {k: v for k, v in predictor.items() if k not in KSERVE_COMPONENT_FIELDS}
+    refusals = [f"pod field {k}" for k in pod if k not in KNATIVE_POD_FIELDS]
+    if "deploymentStrategy" in predictor:
+        refusals.append("deploymentStrategy (KServe: raw deployment only)")
+    if predictor.get("timeout", 0) > 600:
+        refusals.append("timeout above max-revision-timeout-seconds")
+    for volume in pod.get("volumes", []):
+        assert set(volume) - {"name"} <= {"emptyDir", "persistentVolumeClaim", "secret", "configMap"}
+        claim = volume.get("persistentVolumeClaim")
+        if claim is not None and "kubernetes.podspec-persistent-volume-claim" not in flags:
+            refusals.append(f"persistent volume claim {claim['claimName']}")
+        if claim is not None and not claim.get("readOnly") and "kubernetes.podspec-persistent-volume-write" not in flags:
+            refusals.append(f"writable persistent volume claim {claim['claimName']}")
+    ported = [c for c in pod["containers"] if c.get("ports")]
+    if len(ported) != 1:
+        refusals.append("exactly one container must expose a port")
+    for container in ported:
+        refusals += [f"port name {p.get('name')}" for p in container["ports"] if p.get("name") not in ("http1", "h2c")]
+    for container in pod["containers"]:
+        if container["name"] == "queue-proxy":
+            refusals.append("reserved container name queue-proxy")
+        refusals += [f"reserved env {e['name']}" for e in container.get("env", [])
+                     if e["name"] in ("PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION")]
+        refusals += [f"reserved mountPath {m['mountPath']}" for m in container.get("volumeMounts", [])
+                     if m["mountPath"].rstrip("/") in ("", "/dev", "/dev/log")]
+        # queue-proxy and Knative's probes use these ports inside the same pod.
+        args = container.get("args", [])
+        listening = [int(args[args.index("--http-port") + 1])] if "--http-port" in args else []
+        listening += [p["containerPort"] for p in container.get("ports", [])]
+        refusals += [f"{container['name']} uses Knative's port {p}" for p in listening
+                     if p in (8012, 8013, 8022, 9090, 9091, 8008)]
+        extra = set(container.get("securityContext", {})) - KNATIVE_CONTAINER_SECURITY_FIELDS
+        refusals += [f"{container['name']}.securityContext.{k}" for k in extra]
+        if container.get("securityContext", {}).get("privileged"):
+            refusals.append(f"{container['name']} privileged")
+        if container not in ported:
+            refusals += [f"{container['name']}.{p} on a sidecar" for p in ("livenessProbe", "readinessProbe",
+                                                                           "startupProbe") if p in container]
+    return refusals
+
+
+@pytest.mark.parametrize(
+    "spec_body",
+    [BASE_SPEC, with_field("explainer.timeoutSeconds", 600),
+     spec(feedback={"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}},
+          serving={"authTokenSecretRef": {"name": "t", "key": "k"}})],
+    ids=["default", "longest-timeout", "postgres-token"],
+)
+def test_knative_admits_the_default_render(spec_body: dict[str, Any]) -> None:
+    body = render(spec_body)
+    assert knative_refusals(body) == []
+    assert knative_feature_flags(parse_spec(spec_body)) == []
+    assert body["spec"]["predictor"]["timeout"] <= 600
+
+
+def test_pvc_needs_named_knative_flags() -> None:
+    sqlite = with_field("model.storageUri", "pvc://models/bc")
+    postgres = spec(model={"storageUri": "pvc://models/bc", "version": "v1"},
+                    feedback={"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}})
+    # SQLite writes to the claim: both flags. PostgreSQL: the claim is mounted read-only, one flag.
+    assert knative_feature_flags(parse_spec(sqlite)) == [KNATIVE_FLAG_PVC, KNATIVE_FLAG_PVC_WRITE]
+    assert knative_feature_flags(parse_spec(postgres)) == [KNATIVE_FLAG_PVC]
+    for spec_body in (sqlite, postgres):
+        body = render(spec_body)
+        flags = set(knative_feature_flags(parse_spec(spec_body)))
+        assert knative_refusals(body, flags) == []
+        assert knative_refusals(body, flags - {KNATIVE_FLAG_PVC})  # each flag is really needed
+    claim = next(v for v in render(postgres)["spec"]["predictor"]["volumes"] if "persistentVolumeClaim" in v)
+    assert claim["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
+
+
+def test_deployment_mode_annotation_and_standard_only_fields() -> None:
+    assert ANNOTATION_DEPLOYMENT_MODE not in render(BASE_SPEC)["metadata"]["annotations"]
+    knative = render(with_field("serving.deploymentMode", "Knative"))
+    assert knative["metadata"]["annotations"][ANNOTATION_DEPLOYMENT_MODE] == "Knative"
+    assert knative_refusals(knative) == []
+    standard = render(spec(model={"storageUri": "pvc://models/bc", "version": "v1"},
+                           serving={"deploymentMode": "Standard"}))
+    predictor = standard["spec"]["predictor"]
+    assert standard["metadata"]["annotations"][ANNOTATION_DEPLOYMENT_MODE] == "Standard"
+    assert predictor["deploymentStrategy"] == {"type": "Recreate"}  # one SQLite writer, RWO claim released
+    assert predictor["securityContext"] == {"fsGroup": 10001}  # the SQLite file on the claim is writable
+    # Exactly what Knative would refuse, which is why only Standard mode gets it.
+    assert set(knative_refusals(standard, {KNATIVE_FLAG_PVC, KNATIVE_FLAG_PVC_WRITE})) == {
+        "pod field securityContext", "deploymentStrategy (KServe: raw deployment only)"}
+    # PostgreSQL in Standard mode: rolling updates stay (no single writer to protect).
+    pg = render(spec(serving={"deploymentMode": "Standard"},
+                     feedback={"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}}))
+    assert "deploymentStrategy" not in pg["spec"]["predictor"]
+
+
+@pytest.mark.parametrize(
+    ("live_status", "annotation", "expected"),
+    [({}, None, "Knative"), ({}, "Standard", "Standard"), ({"deploymentMode": "RawDeployment"}, None, "Standard"),
+     ({"deploymentMode": "Serverless"}, "Standard", "Knative"), ({"deploymentMode": "Standard"}, None, "Standard")],
+)
+def test_deployment_mode_follows_kserve(live_status: dict[str, str], annotation: str | None, expected: str) -> None:
+    parsed = parse_spec(with_field("serving.deploymentMode", annotation))
+    assert deployment_mode(parsed, {"status": live_status}) == expected
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        ({"requests": {"cpu": "2"}}, {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}),
+        ({"limits": {"cpu": "500m", "memory": "1Gi"}},
+         {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}),
+        ({"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+         {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}),
+        ({"requests": {"cpu": 3, "nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 1}},
+         {"requests": {"cpu": "3", "nvidia.com/gpu": "1", "memory": "2Gi"},
+          "limits": {"nvidia.com/gpu": "1", "cpu": "3", "memory": "2Gi"}}),
+    ],
+    ids=["request-above-kserve-limit", "limits-only", "crd-default", "extended-resource"],
+)
+def test_resources_are_explicit_and_requests_never_exceed_limits(resources: dict, expected: dict) -> None:
+    for container in containers(render(with_field("serving.resources", resources))).values():
+        assert container["resources"] == expected
+        for name, request in container["resources"]["requests"].items():
+            assert parse_quantity(request) <= parse_quantity(container["resources"]["limits"][name])
+
+
+def test_quantities_canonicalised_by_kserve_still_count_as_current() -> None:
+    desired = render(with_field("serving.resources", {"requests": {"cpu": "0.5", "memory": "0.5Gi"},
+                                                      "limits": {"memory": "1Gi"}}))
+    live = copy.deepcopy(desired)
+    for container in live["spec"]["predictor"]["containers"]:
+        container["resources"]["requests"].update(cpu="500m", memory="512Mi")  # as the webhook writes them
+    assert inference_service_is_current(desired, live)
+    for container in live["spec"]["predictor"]["containers"]:
+        container["resources"]["requests"]["cpu"] = "600m"  # a real difference still is one
+    assert not inference_service_is_current(desired, live)

@@ -71,11 +71,14 @@ def inference_service(
         (None, True, "False", "False", Reason.INFERENCE_SERVICE_MISSING, 4),
         (inference_service(ready=None, url=None, observed=None), True, "Unknown", "False",
          Reason.INFERENCE_SERVICE_PENDING, 4),
-        (inference_service(generation=2, observed=1), True, "Unknown", "False", Reason.INFERENCE_SERVICE_PENDING, 4),
+        # KServe copies observedGeneration from the Deployment: a lower number says nothing about readiness.
+        (inference_service(generation=2, observed=1), True, "True", "True", Reason.SERVING, 4),
+        (inference_service(generation=1, observed=7), True, "True", "True", Reason.SERVING, 4),
         (inference_service(ready="False", message="image pull backoff"), True, "False", "False",
          Reason.INFERENCE_SERVICE_NOT_READY, 4),
     ],
-    ids=["ready", "not-yet-rendered", "missing", "no-status", "stale-generation", "not-ready"],
+    ids=["ready", "not-yet-rendered", "missing", "no-status", "deployment-generation-lower",
+         "deployment-generation-higher", "not-ready"],
 )
 def test_serving_status(
     live: dict[str, Any] | None, rendered: bool, is_ready: str, ready: str, reason: str, observed: int | None
@@ -114,6 +117,39 @@ def test_serving_status_keeps_foreign_conditions() -> None:
     out = c.serving_status(current, generation=1, model_version="v1", inference_service=inference_service(),
                            rendered_current=True, now=T1)
     assert c.condition_status(out["conditions"], c.RETRAINING) == "True"
+
+
+def test_rollout_in_progress_is_pending_until_the_latest_revision_is_ready() -> None:
+    live = inference_service()
+    live["status"]["components"] = {"predictor": {"latestCreatedRevision": "bc-predictor-00002",
+                                                  "latestReadyRevision": "bc-predictor-00001"}}
+    status, reason, message = c.inference_service_readiness(live)
+    assert (status, reason) == ("Unknown", Reason.INFERENCE_SERVICE_PENDING)
+    assert "bc-predictor-00002" in message
+    live["status"]["components"]["predictor"]["latestReadyRevision"] = "bc-predictor-00002"
+    assert c.inference_service_readiness(live)[0] == "True"
+
+
+def test_not_ready_names_the_failing_component_and_the_requirement() -> None:
+    live = inference_service(ready="False")
+    live["status"]["conditions"].append({"type": "PredictorReady", "status": "False",
+                                         "message": "Persistent volume claim support is disabled"})
+    out = c.serving_status(None, generation=1, model_version="v1", inference_service=live, rendered_current=True,
+                           requirement="Knative needs kubernetes.podspec-persistent-volume-claim", now=T0)
+    message = c.get_condition(out["conditions"], c.READY)["message"]
+    assert "PredictorReady: Persistent volume claim support is disabled" in message
+    assert "kubernetes.podspec-persistent-volume-claim" in message
+    ready = c.serving_status(None, generation=1, model_version="v1", inference_service=inference_service(),
+                             rendered_current=True, requirement="Knative needs a flag", now=T0)
+    assert "flag" not in c.get_condition(ready["conditions"], c.READY)["message"]
+
+
+def test_cluster_local_address_is_mirrored() -> None:
+    live = inference_service()
+    live["status"]["address"] = {"url": "http://bc-predictor.ml.svc.cluster.local"}
+    out = c.serving_status(None, generation=1, model_version="v1", inference_service=live, rendered_current=True)
+    assert out["url"] == "http://bc-predictor.ml.svc.cluster.local"
+    assert out["address"] == {"url": "http://bc-predictor.ml.svc.cluster.local"}
 
 
 def test_the_cluster_local_address_wins_over_the_external_url() -> None:

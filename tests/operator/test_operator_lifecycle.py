@@ -99,7 +99,10 @@ def test_spec_update_patches_in_place(cluster: Cluster, run_operator: Any) -> No
         explainer = containers(second)[EXPLAINER_CONTAINER]
         assert flag(explainer["args"], "--explain-workers") == "3"
         # Fields no longer rendered are removed (server-side apply), not left behind.
-        assert explainer["resources"] == {"requests": {"cpu": "500m"}, "limits": {"memory": "2Gi"}}
+        # cpu/memory requests and limits are always explicit: the memory request no longer given is derived
+        # from its limit (not the old 512Mi left behind), the cpu limit is KServe's default.
+        assert explainer["resources"] == {"requests": {"cpu": "500m", "memory": "2Gi"},
+                                          "limits": {"memory": "2Gi", "cpu": "1"}}
 
 
 def test_served_version_follows_pin_and_promotion(cluster: Cluster, run_operator: Any) -> None:

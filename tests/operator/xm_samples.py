@@ -36,3 +36,47 @@ def with_field(path: str, value: Any, base: dict[str, Any] | None = None) -> dic
 
 def manifest(name: str, spec_body: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": {"name": name}, "spec": spec_body}
+
+
+POSTGRES = {"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}}
+
+# Specs the CRD rejects: (id, metadata.name, spec, text the API server's message must contain).
+# The typed spec rejects the same ones (test_operator_spec).
+CRD_REJECTED: list[tuple[str, str, dict[str, Any], str]] = [
+    ("model-missing", "bad", with_field("model", None), "spec.model: Required value"),
+    ("storage-uri-missing", "bad", with_field("model.storageUri", None), "spec.model.storageUri: Required value"),
+    ("storage-uri-scheme", "bad", with_field("model.storageUri", "s3://bucket/model"), "spec.model.storageUri"),
+    ("version-pattern", "bad", with_field("model.version", "v 1"), "spec.model.version"),
+    ("format-enum", "bad", with_field("model.format", "pickle"), "spec.model.format: Unsupported value"),
+    ("joblib-untrusted", "bad", with_field("model.format", "joblib"), "spec.model.trustPickle"),
+    ("explainer-missing", "bad", with_field("explainer", None), "spec.explainer: Required value"),
+    ("explainer-type-enum", "bad", with_field("explainer.type", "Lime"), "spec.explainer.type: Unsupported value"),
+    ("param-for-other-type", "bad", with_field("explainer.params", {"threshold": 0.9}),
+     "spec.explainer.params.threshold: Forbidden"),
+    ("anchor-threshold-range", "bad", with_field("explainer", {"type": "AnchorTabular", "params": {"threshold": 1.5}}),
+     "spec.explainer.params.threshold"),
+    ("timeout-minimum", "bad", with_field("explainer.timeoutSeconds", 0), "spec.explainer.timeoutSeconds"),
+    ("replicas-minimum", "bad", with_field("serving.replicas", 0), "spec.serving.replicas"),
+    ("max-below-replicas", "bad", spec(serving={"replicas": 3, "maxReplicas": 2}, feedback=POSTGRES),
+     "spec.serving.maxReplicas"),
+    ("requests-over-limits", "bad",
+     with_field("serving.resources", {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}),
+     "spec.serving.resources.requests"),
+    ("quantity-pattern", "bad", with_field("serving.resources", {"requests": {"cpu": "lots"}}),
+     "spec.serving.resources.requests.cpu"),
+    ("secret-ref-key-missing", "bad", with_field("serving.authTokenSecretRef", {"name": "tok"}),
+     "spec.serving.authTokenSecretRef.key: Required value"),
+    ("postgres-without-dsn", "bad", with_field("feedback.store", "postgres"), "spec.feedback.dsnSecretRef"),
+    ("sqlite-with-dsn", "bad", with_field("feedback.dsnSecretRef", {"name": "pg", "key": "dsn"}),
+     "spec.feedback.dsnSecretRef: Forbidden"),
+    ("sqlite-many-replicas", "bad", with_field("serving.replicas", 2), "spec.feedback.store"),
+    ("error-rate-maximum", "bad", with_field("feedback.thresholds", {"maxErrorRate": 1.5}),
+     "spec.feedback.thresholds.maxErrorRate"),
+    ("rating-maximum", "bad", with_field("feedback.thresholds", {"minExplanationRating": 6}),
+     "spec.feedback.thresholds.minExplanationRating"),
+    ("retraining-without-data", "bad", with_field("retraining.enabled", True), "spec.retraining.trainingDataUri"),
+    ("gate-metric-enum", "bad", with_field("retraining.gate", {"metric": "f1"}), "spec.retraining.gate.metric"),
+    ("cooldown-minimum", "bad", with_field("retraining.cooldownSeconds", -1), "spec.retraining.cooldownSeconds"),
+    ("name-too-long", "m" * 46, BASE_SPEC, "metadata.name must be a DNS-1035 label"),
+    ("name-starts-with-digit", "1model", BASE_SPEC, "metadata.name must be a DNS-1035 label"),
+]

@@ -144,10 +144,13 @@ def test_training_data_on_another_claim_is_mounted_read_only():
 
 
 def test_training_data_uri_without_a_path_is_refused():
+    bad = copy.deepcopy(SPEC)
+    bad["retraining"]["trainingDataUri"] = "pvc://c"
+    with pytest.raises(InvalidSpecError, match="trainingDataUri"):
+        parse_spec(bad)
+    # The builder refuses it too, should a spec bypass the parser (model_copy does not validate).
     spec = parse_spec(SPEC)
-    spec = dataclasses.replace(
-        spec, retraining=dataclasses.replace(spec.retraining, training_data_uri="pvc://c")
-    )
+    spec = spec.model_copy(update={"retraining": spec.retraining.model_copy(update={"training_data_uri": "pvc://c"})})
     with pytest.raises(InvalidSpecError, match="trainingDataUri"):
         build_retraining_job(dataclasses.replace(run(), spec=spec))
 
@@ -157,3 +160,25 @@ def test_training_data_is_optional():
     spec["retraining"] = {"enabled": False}
     args = pod_of(build_retraining_job(run(spec)))["containers"][0]["args"]
     assert "--training-data" not in args
+
+
+def test_istio_sidecar_injection_is_off_for_job_pods():
+    template = build_retraining_job(run())["spec"]["template"]
+    assert template["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
+    assert template["metadata"]["labels"]["sidecar.istio.io/inject"] == "false"
+
+
+def test_pvc_job_runs_on_the_node_of_a_serving_pod():
+    pod = pod_of(build_retraining_job(run(with_(model={"storageUri": "pvc://models/breast-cancer"}))))
+    (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    expressions = {e["key"]: (e["operator"], e["values"]) for e in term["labelSelector"]["matchExpressions"]}
+    assert expressions["explainops.dev/model"] == ("In", ["breast-cancer"])
+    # The selector matches the serving pods' labels and not the Job's own pods.
+    serving_labels = render_inference_service(
+        OWNER, parse_spec(with_(model={"storageUri": "pvc://models/breast-cancer"})), "v1", default_image="i"
+    )["spec"]["predictor"]["labels"]
+    assert serving_labels["explainops.dev/model"] == "breast-cancer"
+    assert "app.kubernetes.io/component" not in serving_labels
+    # A file:// root is whatever the node provides: no claim to attach, no affinity.
+    assert "affinity" not in pod_of(build_retraining_job(run()))

@@ -12,12 +12,12 @@ from explainops_operator.policy import (
     FeedbackFigures,
     RetrainingPolicy,
     RetrainingState,
-    Thresholds,
     cooldown_ends_at,
     decide,
     failure_backoff_until,
     next_candidate_version,
 )
+from explainops_operator.spec import FeedbackThresholds
 
 NOW = datetime(2026, 11, 28, 3, 0, 0, tzinfo=UTC)
 SERVED = "v1"
@@ -38,7 +38,9 @@ def spec(
 ) -> RetrainingPolicy:
     return RetrainingPolicy(
         enabled=enabled,
-        thresholds=Thresholds(min_labelled, max_error_rate, min_rating),
+        thresholds=FeedbackThresholds(
+            min_labelled=min_labelled, max_error_rate=max_error_rate, min_explanation_rating=min_rating
+        ),
         cooldown_seconds=cooldown,
         pinned=pinned,
     )

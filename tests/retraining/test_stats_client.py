@@ -29,3 +29,11 @@ def test_failures_are_stats_unavailable(stats_server, url, model):
     base = stats_server.url if url is None else url.format(port=free_port())
     with pytest.raises(StatsUnavailable):
         fetch_stats(base, model, 100, timeout=2.0)
+
+
+def test_stats_are_read_at_the_cluster_local_address():
+    from explainops_operator.handlers.retraining import _stats_address
+
+    status = {"url": "http://bc-ml.example.com", "address": {"url": "http://bc-predictor.ml.svc.cluster.local"}}
+    assert _stats_address(status) == "http://bc-predictor.ml.svc.cluster.local"
+    assert _stats_address({"url": "http://bc-ml.example.com"}) is None  # never the external host

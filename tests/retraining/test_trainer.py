@@ -73,9 +73,12 @@ def test_trainer_metrics_show_the_improvement_and_the_gate_passes(retrained):
     counts = retrained["counts"]
     assert counts["feedback_rows"] == 160 and counts["feedback_dropped"] == 0
     assert counts["feedback_holdout_rows"] == 40
-    assert counts["train_rows"] + counts["holdout_rows"] == counts["base_rows"] + counts["feedback_rows"]
+    assert counts["holdout_rows"] == counts["base_holdout_rows"] + counts["feedback_holdout_rows"]
+    # Evaluated on every trainable row but the feedback holdout; refitted on all of them.
+    assert counts["train_rows"] + counts["feedback_holdout_rows"] == counts["base_rows"] + counts["feedback_rows"]
+    assert counts["refit_rows"] == counts["base_rows"] + counts["feedback_rows"]
     for metric in ("holdoutAccuracy", "feedbackAccuracy"):
-        assert gate_evaluate(GateSpec(metric, 0.05), cand, champ).reason == GATE_PASSED
+        assert gate_evaluate(GateSpec(metric=metric, min_improvement=0.05), cand, champ).reason == GATE_PASSED
 
 
 def test_new_version_is_written_next_to_the_old_one(world, retrained):
@@ -111,6 +114,68 @@ def test_result_fits_the_termination_message_and_matches_stdout(world, drifted_s
     assert json.loads(message)["version"] == "v2"
 
 
+def test_champion_is_scored_only_on_rows_it_never_saw(world, retrained):
+    """The gate's base holdout is the holdout recorded with the artifact, not a re-split of v1's
+    training data: v1's score there is its score on unseen rows, below its score on its own rows."""
+    assert read_metadata(world.version_dir("v1")).holdout_data == world.holdout_csv.as_uri()
+    assert read_metadata(world.version_dir("v2")).holdout_data == world.holdout_csv.as_uri()  # inherited
+    features, target = world.holdout()
+    train_features, _ = world.train_rows()
+    assert not {tuple(r) for r in features.tolist()} & {tuple(r) for r in train_features.tolist()}
+    counts = retrained["counts"]
+    assert counts["base_holdout_rows"] == len(target)
+    assert counts["base_rows"] == len(train_features) and counts["base_rows_dropped_as_holdout"] == 0
+    unseen = world.accuracy("v1", features, target)
+    assert retrained["champion"]["baseHoldoutAccuracy"] == pytest.approx(unseen, abs=1e-6)
+    assert unseen < world.accuracy("v1", *world.train_rows())  # what the old re-split partly measured
+
+
+def test_holdout_rows_in_the_training_data_are_never_trained_on(world, drifted_store, tmp_path):
+    both = tmp_path / "train-and-holdout.csv"
+    both.write_text(world.train_csv.read_text() + "".join(world.holdout_csv.read_text().splitlines(True)[1:]))
+    log = tmp_path / "log"
+    assert train_main(train_args(world, drifted_store, "v6", log, training_data=both.as_uri())) == 0
+    counts = json.loads(log.read_text())["counts"]
+    assert counts["base_rows_dropped_as_holdout"] == len(world.holdout()[1])
+    assert counts["base_rows"] == len(world.train_rows()[1])
+
+
+def test_feedback_holdout_is_only_feedback_the_champion_never_saw(world, drifted_store, tmp_path):
+    """Round two: v2 trained on the labels of v1's predictions, so only labels on v2's own predictions
+    may score it."""
+    log = tmp_path / "log"
+    dsn_path = tmp_path / "store.db"
+    dsn_path.write_bytes(Path(drifted_store.removeprefix("sqlite:///")).read_bytes())
+    dsn = f"sqlite:///{dsn_path}"
+    assert train_main(train_args(world, dsn, "v7", log)) == 0  # v1 -> v7 on the 160 labels of v1
+    features, target = world.holdout()
+    v7 = load_artifact(str(world.version_dir("v7"))).estimator
+    rows = np.arange(20)
+    record_labelled(dsn, "v7", features[rows], target[rows], v7.predict(features[rows]))
+    args = train_args(world, dsn, "v8", log)
+    args[args.index("--base-version") + 1] = "v7"
+    assert train_main(args) == 0
+    counts = json.loads(log.read_text())["counts"]
+    assert counts["feedback_rows_on_champion"] == 20
+    assert counts["feedback_holdout_rows"] == 5  # a quarter of v7's own 20, none of v1's 160
+    assert counts["feedback_rows"] == 180
+
+
+def test_promoted_artifact_is_refitted_on_every_trainable_row(world, retrained, drifted_store):
+    from explainops_server.training.cli import load_feedback
+
+    champion = load_artifact(str(world.version_dir("v1"))).estimator
+    base = Dataset(*world.train_rows())
+    feedback, _ = feedback_dataset(load_feedback(drifted_store, "breast-cancer"), 30, 2, version="v1")
+    everything = Dataset.concat(base, Dataset.empty(30), feedback)
+    assert len(everything) == retrained["counts"]["refit_rows"]
+    refit = clone(champion).fit(everything.features, everything.target)
+    promoted = load_artifact(str(world.version_dir("v2"))).estimator
+    probe = np.vstack([world.holdout()[0], feedback.features])
+    assert np.array_equal(promoted.predict_proba(probe), refit.predict_proba(probe))
+    assert "refitted" in retrained["refit"]
+
+
 def test_gate_rejects_a_deliberately_worse_candidate(world, drifted_store):
     # A deliberately worse candidate (same class, fitted on shuffled labels) against the champion,
     # evaluated by the trainer on the trainer's holdout.
@@ -119,13 +184,13 @@ def test_gate_rejects_a_deliberately_worse_candidate(world, drifted_store):
     champion = load_artifact(str(world.version_dir("v1"))).estimator
     base = Dataset(*world.train_rows())
     feedback, _ = feedback_dataset(load_feedback(drifted_store, "breast-cancer"), 30, 2)
-    _, base_hold = split(base, 0.25, 0)
+    base_hold = Dataset(*world.holdout())
     _, fb_hold = split(feedback, 0.25, 0)
     shuffled = np.random.default_rng(0).permutation(base.target)
     worse = clone(champion).fit(base.features, shuffled)
     holdout = Dataset.concat(base_hold, fb_hold)
     result = gate_evaluate(
-        GateSpec("holdoutAccuracy", 0.0),
+        GateSpec(metric="holdoutAccuracy", min_improvement=0.0),
         evaluate(worse, holdout, base_hold, fb_hold),
         evaluate(champion, holdout, base_hold, fb_hold),
     )
@@ -144,7 +209,7 @@ def test_no_drift_no_promotion(world, tmp_path):
     assert train_main(train_args(world, dsn, "v3", log)) == 0
     result = json.loads(log.read_text())
     assert gate_evaluate(
-        GateSpec("holdoutAccuracy", 0.02), result["candidate"], result["champion"]
+        GateSpec(metric="holdoutAccuracy", min_improvement=0.02), result["candidate"], result["champion"]
     ).reason == (GATE_FAILED)
 
 

@@ -82,9 +82,11 @@ Only the calls the operator makes; no wildcards, no secrets, no configmaps.
   resources: ["explainablemodels/finalizers"]
   verbs: ["update"]
 # The serving child: server-side apply (patch, and create when the apply creates it); watched to mirror readiness.
+# delete: never called, but OwnerReferencesPermissionEnforcement allows an apply that sets ownerReferences
+# only to a user who could delete the object.
 - apiGroups: ["serving.kserve.io"]
   resources: ["inferenceservices"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Retraining Jobs: created per trigger (read back when the create answers 409), then polled by name.
 - apiGroups: ["batch"]
   resources: ["jobs"]

@@ -472,7 +472,6 @@ class Demo:
                 new_version = obj["status"]["modelVersion"]
                 obj = self.wait_ready(new_version, timeout=180)
                 self.report["promotion_seconds"] = time.monotonic() - crossed_at
-                self.report["pods_v2"] = self.pod_names(NAMESPACE, f"serving.kserve.io/inferenceservice={MODEL_NAME}")
                 self.report["jobs"] = [j.metadata.name for j in __import__("kubernetes").client.BatchV1Api(self.api)
                                        .list_namespaced_job(NAMESPACE).items]
                 self.report["status"] = obj["status"]
@@ -482,7 +481,9 @@ class Demo:
                     self.timeout(120),
                     on_timeout=self.diagnostics,
                 )
-                note(f"promoted {first} -> {new_version} in {self.report['promotion_seconds']:.0f} s")
+                self.report["pods_v2"] = self.pod_names(NAMESPACE, f"serving.kserve.io/inferenceservice={MODEL_NAME}")
+                note(f"promoted {first} -> {new_version} in {self.report['promotion_seconds']:.0f} s; "
+                     f"pods now: {', '.join(self.report['pods_v2'])}")
             with steps("Measuring again with the promoted model"):
                 acc, version, _ = self.accuracy(client, drifted_holdout, data.holdout_y)
                 self.report["accuracy_after_retraining"] = (acc, version)

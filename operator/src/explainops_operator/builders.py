@@ -13,8 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from explainops_operator.api import GROUP, KIND, VERSION, ExplainableModelSpec, ExplainerSpec
+from explainops_operator.api import GROUP, KIND, VERSION
 from explainops_operator.errors import InvalidSpecError
+from explainops_operator.kserve_rules import (
+    ANNOTATION_DEPLOYMENT_MODE,
+    KNATIVE,
+    KNATIVE_FLAG_PVC,
+    KNATIVE_FLAG_PVC_WRITE,
+    STANDARD,
+    deployment_mode,
+    rendered_resources,
+    request_timeout_seconds,
+)
+from explainops_operator.spec import ExplainableModelSpec, ExplainerSpec, parse_quantity
 
 IS_GROUP = "serving.kserve.io"
 IS_VERSION = "v1beta1"
@@ -113,10 +124,11 @@ def owner_reference(owner: Owner) -> dict[str, Any]:
 # --------------------------------------------------------------------------- storage
 
 
-def model_storage(storage_uri: str) -> ModelStorage:
+def model_storage(storage_uri: str, *, read_only: bool = False) -> ModelStorage:
     """Map spec.model.storageUri to a path inside the container.
 
-    `file:///abs/path` is used as is. `pvc://claim/sub/path` mounts the claim at /mnt/models.
+    `file:///abs/path` is used as is. `pvc://claim/sub/path` mounts the claim at /mnt/models;
+    `read_only` marks the claim itself read-only (what Knative admits without the write flag).
     """
     uri = storage_uri.rstrip("/") if storage_uri not in ("file:///",) else storage_uri
     if uri.startswith("file://"):
@@ -126,7 +138,10 @@ def model_storage(storage_uri: str) -> ModelStorage:
         if not claim:
             raise InvalidSpecError("spec.model.storageUri", "pvc:// URI needs a claim name")
         root = f"{PVC_MOUNT_PATH}/{sub_path}" if sub_path else PVC_MOUNT_PATH
-        volume = {"name": MODEL_VOLUME, "persistentVolumeClaim": {"claimName": claim}}
+        source: dict[str, Any] = {"claimName": claim}
+        if read_only:
+            source["readOnly"] = True
+        volume = {"name": MODEL_VOLUME, "persistentVolumeClaim": source}
         return ModelStorage(root=root, volume=volume, mount_path=PVC_MOUNT_PATH)
     raise InvalidSpecError("spec.model.storageUri", f"unsupported scheme in {storage_uri!r} (file:// or pvc://)")
 
@@ -166,10 +181,8 @@ def _secret_env(variable: str, secret: str, key: str) -> dict[str, Any]:
 def explainer_params(explainer: ExplainerSpec) -> dict[str, Any]:
     """spec.explainer.params in the server's spelling."""
     params: dict[str, Any] = {}
-    for name, value in sorted(explainer.params.items()):
-        server_name = EXPLAINER_PARAM_NAMES.get(name)
-        if server_name is None:
-            raise InvalidSpecError(f"spec.explainer.params.{name}", "is not a known explainer parameter")
+    for name, value in sorted(explainer.given_params().items()):
+        server_name = EXPLAINER_PARAM_NAMES[name]  # complete for ExplainerParams (a test checks)
         if name == "featurePerturbation":
             value = FEATURE_PERTURBATION_VALUES.get(value, value)
         params[server_name] = value
@@ -221,7 +234,7 @@ def explainer_args(name: str, spec: ExplainableModelSpec, version: str) -> list[
         "--explain-workers",
         str(explainer.workers),
         "--explain-cache-size",
-        str(explainer.cache_max_entries if explainer.cache_enabled else 0),
+        str(explainer.cache.max_entries if explainer.cache.enabled else 0),
         *feedback_store_args(spec),
         "--host",
         "0.0.0.0",
@@ -230,13 +243,44 @@ def explainer_args(name: str, spec: ExplainableModelSpec, version: str) -> list[
     ]
 
 
+# --------------------------------------------------------------------------- Knative requirements
+
+
+def writes_model_root(spec: ExplainableModelSpec) -> bool:
+    """The serving pod writes to the model root only for the SQLite feedback store."""
+    return spec.feedback.store == "sqlite"
+
+
+def knative_feature_flags(spec: ExplainableModelSpec) -> list[str]:
+    """Knative feature flags the rendered serving pod needs beyond Knative's defaults (empty: none)."""
+    if model_storage(spec.model.storage_uri).volume is None:
+        return []
+    return [KNATIVE_FLAG_PVC, KNATIVE_FLAG_PVC_WRITE] if writes_model_root(spec) else [KNATIVE_FLAG_PVC]
+
+
+def serving_requirement(spec: ExplainableModelSpec, inference_service: Mapping[str, Any] | None) -> str | None:
+    """What the cluster must allow for the rendered pod to run, as a status message part (None: nothing
+    beyond defaults). Named only in Knative mode, where the flags apply."""
+    flags = knative_feature_flags(spec)
+    if not flags or deployment_mode(spec, inference_service) != KNATIVE:
+        return None
+    settings = ", ".join(f'{flag}: "enabled"' for flag in flags)
+    return (
+        f"in Knative mode the pod needs the Knative feature flags {settings} (ConfigMap config-features in "
+        "knative-serving) for its PersistentVolumeClaim, or spec.serving.deploymentMode: Standard"
+    )
+
+
 # --------------------------------------------------------------------------- pod pieces
 
 
 def container_security_context() -> dict[str, Any]:
+    """Non-root, no privilege escalation, read-only root, no capabilities, RuntimeDefault seccomp: every
+    field is one Knative admits at container level with its default feature flags."""
     return {
         "runAsNonRoot": True,
         "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
@@ -245,6 +289,7 @@ def container_security_context() -> dict[str, Any]:
 
 
 def pod_security_context() -> dict[str, Any]:
+    """Pod level, for Jobs (not Knative): fsGroup makes a mounted claim writable by the non-root user."""
     return {
         "runAsNonRoot": True,
         "runAsUser": RUN_AS_USER,
@@ -288,10 +333,13 @@ def render_inference_service(
     """The InferenceService for one ExplainableModel serving `version` (see `spec.served_version`)."""
     name = inference_service_name(owner.name)
     image = spec.serving.image or default_image
-    storage = model_storage(spec.model.storage_uri)
-    container_resources = spec.serving.resources.as_dict  # a fresh dict per container
+    writes_sqlite = writes_model_root(spec)
+    storage = model_storage(spec.model.storage_uri, read_only=not writes_sqlite)
     labels = {**model_labels(owner.name), LABEL_MODEL_VERSION: version}
-    writes_sqlite = spec.feedback.store == "sqlite"
+    mode = spec.serving.deployment_mode  # None: KServe's configured default
+
+    def container_resources() -> dict[str, dict[str, str]]:  # a fresh dict per container
+        return rendered_resources(spec.serving.resources)
 
     explainer_env = _common_env() + feedback_store_env(spec)
     if spec.serving.auth_token_secret_ref is not None:
@@ -331,17 +379,23 @@ def render_inference_service(
     if storage.volume is not None:
         volumes.append(storage.volume)
 
-    predictor = {
+    predictor: dict[str, Any] = {
         "minReplicas": spec.serving.replicas,
         "maxReplicas": spec.serving.max_replicas or spec.serving.replicas,
-        # KServe's request timeout must outlast the slowest explanation the server allows.
-        "timeout": spec.explainer.timeout_seconds + 10,
+        "timeout": request_timeout_seconds(spec),
         "labels": {LABEL_MODEL: owner.name, LABEL_MODEL_VERSION: version},
-        "securityContext": pod_security_context(),
+        # No pod-level securityContext: Knative refuses one unless kubernetes.podspec-securitycontext is
+        # on; the containers carry theirs.
         "automountServiceAccountToken": False,
         "containers": [predictor_container, explainer_container],
         "volumes": volumes,
     }
+    if mode == STANDARD:
+        if storage.volume is not None and writes_sqlite:
+            predictor["securityContext"] = {"fsGroup": RUN_AS_USER}  # the SQLite file on the claim
+        if writes_sqlite:
+            # One SQLite writer: the old pod stops (and releases a ReadWriteOnce claim) before the new starts.
+            predictor["deploymentStrategy"] = {"type": "Recreate"}
     body: dict[str, Any] = {
         "apiVersion": IS_API_VERSION,
         "kind": IS_KIND,
@@ -349,7 +403,7 @@ def render_inference_service(
             "name": name,
             "namespace": owner.namespace,
             "labels": labels,
-            "annotations": {},
+            "annotations": {ANNOTATION_DEPLOYMENT_MODE: mode} if mode else {},
             "ownerReferences": [owner_reference(owner)],
         },
         "spec": {"predictor": predictor},
@@ -369,19 +423,31 @@ def rendered_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def contains(actual: Any, desired: Any) -> bool:
+def contains(actual: Any, desired: Any, path: tuple[str, ...] = ()) -> bool:
     """True if every field of `desired` is present and equal in `actual` (extra fields in `actual`,
     such as those defaulted by the API server or KServe's webhook, are ignored). Lists must match
-    element by element."""
+    element by element. Resource quantities compare by value: KServe's webhook rewrites "0.5" as
+    "500m" and "0.5Gi" as "512Mi"."""
     if isinstance(desired, Mapping):
         if not isinstance(actual, Mapping):
             return False
-        return all(key in actual and contains(actual[key], value) for key, value in desired.items())
+        return all(
+            key in actual and contains(actual[key], value, (*path, str(key))) for key, value in desired.items()
+        )
     if isinstance(desired, list):
         if not isinstance(actual, list) or len(actual) != len(desired):
             return False
-        return all(contains(a, d) for a, d in zip(actual, desired, strict=True))
+        return all(contains(a, d, path) for a, d in zip(actual, desired, strict=True))
+    if len(path) >= 3 and path[-3] == "resources" and path[-2] in ("requests", "limits"):
+        return _same_quantity(actual, desired)
     return bool(actual == desired)
+
+
+def _same_quantity(actual: Any, desired: Any) -> bool:
+    try:
+        return parse_quantity(actual) == parse_quantity(desired)
+    except (ValueError, TypeError):
+        return bool(actual == desired)
 
 
 def inference_service_is_current(desired: Mapping[str, Any], actual: Mapping[str, Any] | None) -> bool:

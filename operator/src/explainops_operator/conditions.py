@@ -103,31 +103,55 @@ def status_patch(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) 
 
 
 def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> tuple[str, str, str]:
-    """(status, reason, message) of the InferenceServiceReady condition, from the InferenceService."""
+    """(status, reason, message) of the InferenceServiceReady condition, from what KServe promises: its
+    conditions and its per-component status. Not status.observedGeneration: KServe copies that from the
+    Deployment (or the Knative Service), so it says nothing about the InferenceService's generation."""
     if inference_service is None:
         return FALSE, Reason.INFERENCE_SERVICE_MISSING, "the InferenceService does not exist"
-    generation = (inference_service.get("metadata") or {}).get("generation")
     status = inference_service.get("status") or {}
-    observed = status.get("observedGeneration")
-    if observed is not None and generation is not None and observed < generation:
+    kserve_conditions = status.get("conditions") or []
+    ready = get_condition(kserve_conditions, "Ready")
+    if ready is None:
+        return UNKNOWN, Reason.INFERENCE_SERVICE_PENDING, "waiting for KServe to report the InferenceService's readiness"
+    if ready.get("status") != TRUE:
+        return FALSE, Reason.INFERENCE_SERVICE_NOT_READY, f"InferenceService not ready: {_not_ready_detail(kserve_conditions)}"
+    predictor = (status.get("components") or {}).get("predictor") or {}
+    created, ready_revision = predictor.get("latestCreatedRevision"), predictor.get("latestReadyRevision")
+    if created and created != ready_revision:
         return (
             UNKNOWN,
             Reason.INFERENCE_SERVICE_PENDING,
-            f"KServe has observed generation {observed} of the InferenceService, not yet {generation}",
+            f"KServe is rolling out revision {created} (ready: {ready_revision or 'none'})",
         )
-    ready = get_condition(status.get("conditions"), "Ready")
-    if ready is None:
-        return UNKNOWN, Reason.INFERENCE_SERVICE_PENDING, "waiting for KServe to report the InferenceService's readiness"
-    if ready.get("status") == TRUE:
-        return TRUE, Reason.INFERENCE_SERVICE_READY, f"InferenceService ready at {inference_service_url(status) or '?'}"
-    detail = ready.get("message") or ready.get("reason") or "no detail given"
-    return FALSE, Reason.INFERENCE_SERVICE_NOT_READY, f"InferenceService not ready: {detail}"
+    return TRUE, Reason.INFERENCE_SERVICE_READY, f"InferenceService ready at {inference_service_url(status) or '?'}"
+
+
+def _not_ready_detail(kserve_conditions: Sequence[Mapping[str, Any]]) -> str:
+    """KServe's Ready often says little; the failing component conditions (PredictorReady, ...) say why."""
+    parts = []
+    for condition in kserve_conditions:
+        if condition.get("status") == TRUE:
+            continue
+        detail = condition.get("message") or condition.get("reason")
+        if detail and condition.get("type") != "Ready":
+            parts.append(f"{condition.get('type')}: {detail}")
+    ready = get_condition(kserve_conditions, "Ready") or {}
+    ready_detail = ready.get("message") or ready.get("reason")
+    if ready_detail and not parts:
+        parts.append(str(ready_detail))
+    return "; ".join(parts) or "no detail given"
 
 
 def inference_service_url(is_status: Mapping[str, Any]) -> str | None:
     """KServe's cluster-local address first: ``status.url`` is the external host (``{name}-{ns}.example.com``
     on a default install), which neither the operator nor in-cluster clients can reach."""
     url = (is_status.get("address") or {}).get("url") or is_status.get("url")
+    return str(url) if url else None
+
+
+def inference_service_address(is_status: Mapping[str, Any]) -> str | None:
+    """The cluster-local URL (status.address.url); status.url is the external host."""
+    url = (is_status.get("address") or {}).get("url")
     return str(url) if url else None
 
 
@@ -138,16 +162,20 @@ def serving_status(
     model_version: str,
     inference_service: Mapping[str, Any] | None,
     rendered_current: bool,
+    requirement: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The serving fields of the status (observedGeneration, modelVersion, url, Ready and
+    """The serving fields of the status (observedGeneration, modelVersion, url, address, Ready and
     InferenceServiceReady) given the live InferenceService.
 
     `rendered_current` says whether the InferenceService already renders this generation's spec; only
-    then does observedGeneration advance and can Ready be True.
+    then does observedGeneration advance and can Ready be True. `requirement` (e.g. the Knative feature
+    flags the pod needs) is added to every message that is not Ready, where it may be the cause.
     """
     current = current or {}
     is_status, is_reason, is_message = inference_service_readiness(inference_service)
+    if requirement and is_status != TRUE:
+        is_message = f"{is_message}; {requirement}"
     conditions = set_condition(
         current.get("conditions"), INFERENCE_SERVICE_READY, is_status, is_reason, is_message, generation, now=now
     )
@@ -161,9 +189,13 @@ def serving_status(
     desired: dict[str, Any] = {"conditions": conditions, "modelVersion": model_version}
     if rendered_current:
         desired["observedGeneration"] = generation
-    url = inference_service_url((inference_service or {}).get("status") or {})
+    is_status_fields = (inference_service or {}).get("status") or {}
+    url = inference_service_url(is_status_fields)
     if url is not None:
         desired["url"] = url
+    address = inference_service_address(is_status_fields)
+    if address is not None:
+        desired["address"] = {"url": address}
     return desired
 
 

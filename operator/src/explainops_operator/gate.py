@@ -2,9 +2,10 @@
 
 Semantics: with `metric` M and `minImprovement` d, the candidate passes iff both trainer-reported
 values of M are present and finite and candidate[M] - champion[M] >= d. Both models are evaluated by
-the same trainer run on the same rows (a holdout split deterministically by seed, and the held-out
-feedback rows), so the difference compares like with like. A missing or malformed value fails the
-gate: promotion needs evidence.
+the same trainer run on the same rows, none of which the champion trained on (the base holdout recorded
+with the artifact, which no version trains on, and feedback labelled on the champion's own predictions;
+see operator/RETRAINING.md), so the difference compares like with like. A missing or malformed value
+fails the gate: promotion needs evidence.
 """
 
 from __future__ import annotations
@@ -13,21 +14,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-HOLDOUT_ACCURACY = "holdoutAccuracy"
-FEEDBACK_ACCURACY = "feedbackAccuracy"
-METRICS = (HOLDOUT_ACCURACY, FEEDBACK_ACCURACY)
+from explainops_operator.spec import GATE_METRICS, GateSpec
+
+__all__ = ["GATE_METRICS", "GateResult", "GateSpec", "evaluate"]
 
 # Gate outcome reasons (Retraining condition reasons).
 GATE_PASSED = "GatePassed"
 GATE_FAILED = "GateFailed"
 METRIC_UNAVAILABLE = "MetricUnavailable"
-UNKNOWN_METRIC = "UnknownGateMetric"
-
-
-@dataclass(frozen=True)
-class GateSpec:
-    metric: str = HOLDOUT_ACCURACY
-    min_improvement: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,9 +34,8 @@ class GateResult:
 
 
 def evaluate(gate: GateSpec, candidate: dict[str, Any], champion: dict[str, Any]) -> GateResult:
-    """Compare candidate and champion metrics (dicts as written by the trainer) per the gate."""
-    if gate.metric not in METRICS:
-        return GateResult(False, UNKNOWN_METRIC, f"gate metric {gate.metric!r} is not one of {list(METRICS)}")
+    """Compare candidate and champion metrics (dicts as written by the trainer) per the gate
+    (spec.retraining.gate, whose metric the typed spec restricts to GATE_METRICS)."""
     cand, champ = _number(candidate.get(gate.metric)), _number(champion.get(gate.metric))
     if cand is None or champ is None:
         missing = "candidate" if cand is None else "champion"

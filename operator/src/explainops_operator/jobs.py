@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from explainops_operator.builders import (
+    LABEL_MODEL,
     MODEL_VOLUME,
     PVC_MOUNT_PATH,
     SERVER_COMMAND,
@@ -27,6 +28,7 @@ from explainops_operator.builders import (
     sqlite_feedback_dsn,
 )
 from explainops_operator.errors import InvalidSpecError
+from explainops_operator.policy import next_candidate_version
 from explainops_operator.spec import ExplainableModelSpec
 
 SEQUENCE_LABEL = "explainops.dev/retrain-sequence"
@@ -35,6 +37,7 @@ BASE_VERSION_ANNOTATION = "explainops.dev/base-version"
 CANDIDATE_VERSION_ANNOTATION = "explainops.dev/candidate-version"
 TRIGGER_REASON_ANNOTATION = "explainops.dev/trigger-reason"
 
+ISTIO_INJECT = "sidecar.istio.io/inject"
 TRAINER_CONTAINER = "trainer"
 TERMINATION_LOG = "/dev/termination-log"
 TRAINING_DATA_VOLUME = "training-data"
@@ -57,6 +60,30 @@ class TrainingRun:
     image: str
     trigger_reason: str
     pull_policy: str = "IfNotPresent"
+
+
+def training_run(
+    owner: Owner,
+    spec: ExplainableModelSpec,
+    *,
+    sequence: int,
+    base_version: str,
+    default_image: str,
+    trigger_reason: str,
+    pull_policy: str = "IfNotPresent",
+) -> TrainingRun:
+    """The run for trigger `sequence`: the candidate version follows from spec.model.version and the
+    sequence alone, so the operator and `explainops-operator render --job` build the same Job."""
+    return TrainingRun(
+        owner=owner,
+        spec=spec,
+        sequence=sequence,
+        base_version=base_version,
+        candidate_version=next_candidate_version(spec.model.version, sequence),
+        image=spec.serving.image or default_image,
+        trigger_reason=trigger_reason,
+        pull_policy=pull_policy,
+    )
 
 
 @dataclass(frozen=True)
@@ -104,6 +131,27 @@ def trainer_args(run: TrainingRun, model_root: str, data_path: str | None) -> li
     return args
 
 
+def serving_node_affinity(model_name: str) -> dict[str, Any]:
+    """Schedule the trainer on the node of a serving pod of the same model. The model claim is usually
+    ReadWriteOnce, which pods on one node may share but pods on another node cannot attach
+    (Multi-Attach); the serving pods carry LABEL_MODEL, and the Job's own pods are excluded by component."""
+    return {
+        "podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {
+                        "matchExpressions": [
+                            {"key": LABEL_MODEL, "operator": "In", "values": [model_name]},
+                            {"key": COMPONENT_LABEL, "operator": "NotIn", "values": ["retraining"]},
+                        ]
+                    },
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+
+
 def build_retraining_job(run: TrainingRun) -> dict[str, Any]:
     """The Job manifest, owned by the ExplainableModel (controller reference: GC on delete)."""
     spec = run.spec
@@ -144,6 +192,15 @@ def build_retraining_job(run: TrainingRun) -> dict[str, Any]:
         SEQUENCE_LABEL: str(run.sequence),
         COMPONENT_LABEL: "retraining",
     }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if storage.volume is not None:
+        pod_spec["affinity"] = serving_node_affinity(run.owner.name)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -162,14 +219,10 @@ def build_retraining_job(run: TrainingRun) -> dict[str, Any]:
             "backoffLimit": spec.retraining.backoff_limit,
             "activeDeadlineSeconds": spec.retraining.active_deadline_seconds,
             "template": {
-                "metadata": {"labels": dict(labels)},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security_context(),
-                    "containers": [container],
-                    "volumes": volumes,
-                },
+                # An injected Istio sidecar never exits, so the Job would never complete: opt out (the
+                # annotation, and the label newer Istio versions prefer).
+                "metadata": {"labels": {**labels, ISTIO_INJECT: "false"}, "annotations": {ISTIO_INJECT: "false"}},
+                "spec": pod_spec,
             },
         },
     }

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from explainops_operator.spec import ExplainableModelSpec, FeedbackThresholds
+
 # Decision reasons (also used as status.retraining.lastTrigger.reason and in conditions).
 DISABLED = "Disabled"
 RUN_ACTIVE = "RunActive"
@@ -41,20 +43,22 @@ MAX_FAILURE_BACKOFF_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    min_labelled: int
-    max_error_rate: float
-    min_explanation_rating: float | None = None
-
-
-@dataclass(frozen=True)
 class RetrainingPolicy:
     """The spec side: spec.retraining + spec.feedback.thresholds."""
 
     enabled: bool
-    thresholds: Thresholds
+    thresholds: FeedbackThresholds
     cooldown_seconds: float
     pinned: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: ExplainableModelSpec) -> RetrainingPolicy:
+        return cls(
+            enabled=spec.retraining.enabled,
+            thresholds=spec.feedback.thresholds,
+            cooldown_seconds=spec.retraining.cooldown_seconds,
+            pinned=bool(spec.model.pinned_version),
+        )
 
 
 @dataclass(frozen=True)

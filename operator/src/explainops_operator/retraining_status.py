@@ -33,9 +33,7 @@ RESULT_UNREADABLE = "ResultUnreadable"
 STATS_UNAVAILABLE = "StatsUnavailable"
 # A finished run's reason stays on the condition until the next trigger (status.retraining.notBefore
 # tells when that may be); hold reasons only replace other hold reasons.
-OUTCOME_REASONS = frozenset(
-    {PROMOTED, GATE_FAILED, JOB_FAILED, RESULT_UNREADABLE, gate.METRIC_UNAVAILABLE, gate.UNKNOWN_METRIC}
-)
+OUTCOME_REASONS = frozenset({PROMOTED, GATE_FAILED, JOB_FAILED, RESULT_UNREADABLE, gate.METRIC_UNAVAILABLE})
 
 OUTCOME_PROMOTED = "Promoted"
 OUTCOME_REJECTED = "Rejected"
@@ -184,7 +182,7 @@ def finish(
         return _failed(status, spec, finished, RESULT_UNREADABLE, message, generation, now)
 
     verdict = gate.evaluate(
-        gate.GateSpec(retraining.gate.metric, retraining.gate.min_improvement),
+        retraining.gate,
         result.get("candidate") or {},
         result.get("champion") or {},
     )

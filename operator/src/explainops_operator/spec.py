@@ -1,38 +1,34 @@
-"""Pure: an ExplainableModel spec (a dict, as the API server stored it) -> typed, validated dataclasses.
+"""Pure: the one typed model of an ExplainableModel spec (pydantic), parsed once per event.
 
-The CRD schema rejects almost every bad spec. This module re-checks what the operator relies on,
-so that an object that slipped past the schema (an older CRD, a bypassed webhook) fails with an
+Every default, enum, bound and pattern of the spec lives here and only here; the CRD
+(crds/explainops.dev_explainablemodels.yaml) states the same facts for the API server, and
+tests/operator/test_operator_spec.py checks that the two agree field by field.
+
+The CRD schema rejects almost every bad spec. This model re-checks what the operator relies on, so
+an object that slipped past the schema (an older CRD, a bypassed webhook) fails with one
 `InvalidSpecError` naming the field instead of rendering a broken InferenceService.
-Defaults mirror the CRD's defaults.
+Field names are the CRD's camelCase (aliases); Python code reads them in snake_case.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_args
 
-from explainops_operator.api import (
-    EXPLAINER_PARAM_TYPES,
-    EXPLAINER_TYPES,
-    FEEDBACK_STORES,
-    GATE_METRICS,
-    GROUP,
-    KIND,
-    MODEL_FORMATS,
-    PLURAL,
-    VERSION,
-    ExplainableModelSpec,
-    ExplainerSpec,
-    FeedbackSpec,
-    FeedbackThresholds,
-    GateSpec,
-    ModelSpec,
-    Resources,
-    RetrainingSpec,
-    SecretKeyRef,
-    ServingSpec,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
 )
+from pydantic.alias_generators import to_camel
+
+from explainops_operator.api import GROUP, KIND, PLURAL, VERSION
 from explainops_operator.errors import InvalidSpecError
 
 __all__ = [
@@ -41,252 +37,299 @@ __all__ = [
     "PLURAL",
     "VERSION",
     "ExplainableModelSpec",
+    "parse_quantity",
     "parse_spec",
     "served_version",
     "validate_name",
 ]
 
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
-STORAGE_URI_PATTERN = re.compile(r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/|$))\S*$")
-SECRET_NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-SECRET_KEY_PATTERN = re.compile(r"^[-._a-zA-Z0-9]+$")
+# --------------------------------------------------------------------------- value types
+
+VERSION_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
+STORAGE_URI_PATTERN = r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/|$))[^\s]*$"
+DATA_URI_PATTERN = r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/)[^\s]*$"
+QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_NAME_LENGTH = 45
 
+ModelVersion = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
+StorageUri = Annotated[str, StringConstraints(min_length=8, max_length=1024, pattern=STORAGE_URI_PATTERN)]
+DataUri = Annotated[str, StringConstraints(min_length=8, max_length=1024, pattern=DATA_URI_PATTERN)]
+# A quantity is kept as the API server holds it (an integer or a string); `Resources.as_dict` renders strings.
+Quantity = StrictInt | Annotated[str, StringConstraints(max_length=64, pattern=QUANTITY_PATTERN)]
 
-# --------------------------------------------------------------------------- field readers
+ExplainerType = Literal["AnchorTabular", "KernelShap", "TreeShap", "ALE"]
+ModelFormat = Literal["skops", "joblib"]
+FeedbackStore = Literal["sqlite", "postgres"]
+GateMetric = Literal["holdoutAccuracy", "feedbackAccuracy"]
+DeploymentMode = Literal["Knative", "Standard"]
 
+EXPLAINER_TYPES: tuple[str, ...] = get_args(ExplainerType)
+GATE_METRICS: tuple[str, ...] = get_args(GateMetric)
 
-def _section(parent: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> Mapping[str, Any]:
-    value = parent.get(key)
-    if value is None:
-        if required:
-            raise InvalidSpecError(f"{path}.{key}", "is required")
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidSpecError(f"{path}.{key}", f"must be an object, got {type(value).__name__}")
-    return value
-
-
-def _string(
-    parent: Mapping[str, Any],
-    key: str,
-    path: str,
-    *,
-    default: str | None = None,
-    required: bool = False,
-    pattern: re.Pattern[str] | None = None,
-    choices: Sequence[str] | None = None,
-) -> str | None:
-    value = parent.get(key)
-    where = f"{path}.{key}"
-    if value is None:
-        if required:
-            raise InvalidSpecError(where, "is required")
-        return default
-    if not isinstance(value, str):
-        raise InvalidSpecError(where, f"must be a string, got {type(value).__name__}")
-    if choices is not None and value not in choices:
-        raise InvalidSpecError(where, f"must be one of {', '.join(choices)}, got {value!r}")
-    if pattern is not None and not pattern.match(value):
-        raise InvalidSpecError(where, f"{value!r} does not match {pattern.pattern}")
-    return value
+_SUFFIXES = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"), "P": Decimal("1e15"),
+    "E": Decimal("1e18"), "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50), "Ei": Decimal(2**60),
+}  # fmt: skip
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9.]+|[KMGTPE]i|[numkMGTPE])?$")
 
 
-def _integer(
-    parent: Mapping[str, Any], key: str, path: str, *, default: int | None, minimum: int, maximum: int
-) -> int | None:
-    value = parent.get(key)
-    where = f"{path}.{key}"
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidSpecError(where, f"must be an integer, got {value!r}")
-    if not minimum <= value <= maximum:
-        raise InvalidSpecError(where, f"must be between {minimum} and {maximum}, got {value}")
-    return value
+def parse_quantity(value: str | int | float) -> Decimal:
+    """A Kubernetes quantity's value ("500m" -> 0.5, "0.5Gi" -> 536870912): compare quantities by value,
+    since KServe's webhook rewrites them into canonical form ("0.5" -> "500m")."""
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity")
+    number, suffix = Decimal(match.group(1)), match.group(2) or ""
+    if suffix[:1] in ("e", "E"):
+        return number * Decimal(10) ** Decimal(suffix[1:])
+    return number * _SUFFIXES[suffix]
 
 
-def _number(
-    parent: Mapping[str, Any], key: str, path: str, *, default: float | None, minimum: float, maximum: float
-) -> float | None:
-    value = parent.get(key)
-    where = f"{path}.{key}"
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidSpecError(where, f"must be a number, got {value!r}")
-    if not minimum <= value <= maximum:
-        raise InvalidSpecError(where, f"must be between {minimum} and {maximum}, got {value}")
-    return float(value)
+class SpecFieldError(ValueError):
+    """Raised by a cross-field check; `field` is relative to the model that raises it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
-def _boolean(parent: Mapping[str, Any], key: str, path: str, *, default: bool) -> bool:
-    value = parent.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise InvalidSpecError(f"{path}.{key}", f"must be true or false, got {value!r}")
-    return value
-
-
-def _secret_ref(parent: Mapping[str, Any], key: str, path: str) -> SecretKeyRef | None:
-    if parent.get(key) is None:
-        return None
-    ref = _section(parent, key, path)
-    where = f"{path}.{key}"
-    name = _string(ref, "name", where, required=True, pattern=SECRET_NAME_PATTERN)
-    secret_key = _string(ref, "key", where, required=True, pattern=SECRET_KEY_PATTERN)
-    assert name is not None and secret_key is not None  # required=True guarantees it
-    return SecretKeyRef(name=name, key=secret_key)
-
-
-def _resources(parent: Mapping[str, Any], key: str, path: str, default: Resources) -> Resources:
-    if parent.get(key) is None:
-        return default
-    section = _section(parent, key, path)
-    parts: dict[str, dict[str, str]] = {}
-    for part in ("requests", "limits"):
-        values = _section(section, part, f"{path}.{key}")
-        parsed: dict[str, str] = {}
-        for resource, amount in values.items():
-            if isinstance(amount, bool) or not isinstance(amount, int | float | str):
-                raise InvalidSpecError(f"{path}.{key}.{part}.{resource}", f"must be a quantity, got {amount!r}")
-            parsed[str(resource)] = str(amount)
-        parts[part] = parsed
-    return Resources(requests=parts["requests"], limits=parts["limits"])
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
+    )
 
 
 # --------------------------------------------------------------------------- sections
 
 
-def _parse_model(spec: Mapping[str, Any]) -> ModelSpec:
-    path = "spec.model"
-    section = _section(spec, "model", "spec", required=True)
-    storage_uri = _string(section, "storageUri", path, required=True, pattern=STORAGE_URI_PATTERN)
-    version = _string(section, "version", path, required=True, pattern=VERSION_PATTERN)
-    pinned = _string(section, "pinnedVersion", path, pattern=VERSION_PATTERN)
-    model_format = _string(section, "format", path, default="skops", choices=MODEL_FORMATS)
-    trust = _boolean(section, "trustPickle", path, default=False)
-    if model_format == "joblib" and not trust:
-        raise InvalidSpecError(f"{path}.trustPickle", "must be true when spec.model.format is joblib")
-    assert storage_uri is not None and version is not None and model_format is not None
-    return ModelSpec(
-        storage_uri=storage_uri, version=version, pinned_version=pinned, format=model_format, trust_pickle=trust
+class SecretKeyRef(_Model):
+    name: Annotated[str, StringConstraints(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+    key: Annotated[str, StringConstraints(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
+class ModelSpec(_Model):
+    storage_uri: StorageUri
+    version: ModelVersion
+    pinned_version: ModelVersion | None = None
+    format: ModelFormat = "skops"
+    trust_pickle: bool = False
+
+    @model_validator(mode="after")
+    def _pickle_is_trusted(self) -> ModelSpec:
+        if self.format == "joblib" and not self.trust_pickle:
+            raise SpecFieldError("trustPickle", "must be true when spec.model.format is joblib")
+        return self
+
+
+# Which explainer types accept which parameter (the CRD states the same in CEL; a test compares).
+EXPLAINER_PARAM_TYPES: dict[str, tuple[str, ...]] = {
+    "threshold": ("AnchorTabular",),
+    "coverageSamples": ("AnchorTabular",),
+    "batchSize": ("AnchorTabular",),
+    "beamSize": ("AnchorTabular",),
+    "maxAnchorSize": ("AnchorTabular",),
+    "discretizerPercentiles": ("AnchorTabular",),
+    "nsamples": ("KernelShap",),
+    "link": ("KernelShap",),
+    "backgroundSize": ("KernelShap", "TreeShap"),
+    "featurePerturbation": ("TreeShap",),
+    "minBinPoints": ("ALE",),
+}
+
+
+class ExplainerParams(_Model):
+    threshold: Annotated[float, Field(ge=0.5, le=1)] | None = None
+    coverage_samples: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    beam_size: Annotated[int, Field(ge=1, le=20)] | None = None
+    max_anchor_size: Annotated[int, Field(ge=1, le=100)] | None = None
+    discretizer_percentiles: (
+        Annotated[list[Annotated[int, Field(ge=1, le=99)]], Field(min_length=1, max_length=9)] | None
+    ) = None
+    nsamples: Annotated[int, Field(ge=10, le=100_000)] | None = None
+    link: Literal["identity", "logit"] | None = None
+    background_size: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    feature_perturbation: Literal["treePathDependent", "interventional"] | None = None
+    min_bin_points: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The parameters set in the spec, by their CRD names."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class ExplanationCache(_Model):
+    enabled: bool = True
+    max_entries: Annotated[int, Field(ge=1, le=1_000_000)] = 1024
+
+
+class ExplainerSpec(_Model):
+    type: ExplainerType
+    params: ExplainerParams | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=600)] = 30
+    workers: Annotated[int, Field(ge=1, le=64)] = 2
+    cache: ExplanationCache = Field(default_factory=ExplanationCache)
+
+    def given_params(self) -> dict[str, Any]:
+        """spec.explainer.params as set, by their CRD names."""
+        return self.params.given() if self.params is not None else {}
+
+    @model_validator(mode="after")
+    def _params_fit_the_type(self) -> ExplainerSpec:
+        for name in self.given_params():
+            allowed = EXPLAINER_PARAM_TYPES[name]
+            if self.type not in allowed:
+                raise SpecFieldError(f"params.{name}", f"applies only to type {' or '.join(allowed)}")
+        return self
+
+
+class Resources(_Model):
+    requests: Annotated[dict[str, Quantity], Field(max_length=8)] | None = None
+    limits: Annotated[dict[str, Quantity], Field(max_length=8)] | None = None
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for resource, amount in (self.requests or {}).items():
+            limit = (self.limits or {}).get(resource)
+            if limit is not None and parse_quantity(amount) > parse_quantity(limit):
+                raise SpecFieldError("requests", f"{resource} {amount} exceeds its limit {limit}")
+        return self
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        """A Pod spec's `resources` (a fresh dict on every call)."""
+        out: dict[str, dict[str, str]] = {}
+        if self.requests:
+            out["requests"] = {name: str(amount) for name, amount in self.requests.items()}
+        if self.limits:
+            out["limits"] = {name: str(amount) for name, amount in self.limits.items()}
+        return out
+
+
+class ServingSpec(_Model):
+    replicas: Annotated[int, Field(ge=1, le=100)] = 1
+    max_replicas: Annotated[int, Field(ge=1, le=100)] | None = None
+    deployment_mode: DeploymentMode | None = None
+    image: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\s]+$")] | None = None
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests={"cpu": "100m", "memory": "512Mi"}, limits={"memory": "1Gi"}
+        )
     )
+    auth_token_secret_ref: SecretKeyRef | None = None
+    auth_scope: Literal["feedback", "all"] = "feedback"  # what the token guards (the server's --auth-scope)
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> ServingSpec:
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise SpecFieldError("maxReplicas", f"must be >= spec.serving.replicas ({self.replicas})")
+        if self.auth_scope == "all" and self.auth_token_secret_ref is None:
+            raise SpecFieldError("authScope", "all needs spec.serving.authTokenSecretRef (the token it requires)")
+        return self
 
 
-def _parse_explainer(spec: Mapping[str, Any]) -> ExplainerSpec:
-    path = "spec.explainer"
-    section = _section(spec, "explainer", "spec", required=True)
-    explainer_type = _string(section, "type", path, required=True, choices=EXPLAINER_TYPES)
-    assert explainer_type is not None
-    params = dict(_section(section, "params", path))
-    for name in params:
-        allowed = EXPLAINER_PARAM_TYPES.get(name)
-        if allowed is None:
-            raise InvalidSpecError(f"{path}.params.{name}", "is not a known explainer parameter")
-        if explainer_type not in allowed:
-            raise InvalidSpecError(f"{path}.params.{name}", f"applies only to type {' or '.join(allowed)}")
-    cache = _section(section, "cache", path)
-    return ExplainerSpec(
-        type=explainer_type,
-        params=params,
-        timeout_seconds=_integer(section, "timeoutSeconds", path, default=30, minimum=1, maximum=3600) or 30,
-        workers=_integer(section, "workers", path, default=2, minimum=1, maximum=64) or 2,
-        cache_enabled=_boolean(cache, "enabled", f"{path}.cache", default=True),
-        cache_max_entries=_integer(cache, "maxEntries", f"{path}.cache", default=1024, minimum=1, maximum=1_000_000)
-        or 1024,
+class FeedbackThresholds(_Model):
+    min_labelled: Annotated[int, Field(ge=1, le=10_000_000)] = 50
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.2
+    min_explanation_rating: Annotated[float, Field(ge=1, le=5)] | None = None
+
+
+class FeedbackSpec(_Model):
+    store: FeedbackStore = "sqlite"
+    dsn_secret_ref: SecretKeyRef | None = None
+    window: Annotated[int, Field(ge=10, le=100_000)] = 100
+    thresholds: FeedbackThresholds = Field(default_factory=FeedbackThresholds)
+
+    @model_validator(mode="after")
+    def _dsn_only_for_postgres(self) -> FeedbackSpec:
+        if self.store == "postgres" and self.dsn_secret_ref is None:
+            raise SpecFieldError("dsnSecretRef", "is required when spec.feedback.store is postgres")
+        if self.store == "sqlite" and self.dsn_secret_ref is not None:
+            raise SpecFieldError("dsnSecretRef", "is only used when spec.feedback.store is postgres")
+        return self
+
+
+class GateSpec(_Model):
+    metric: GateMetric = "holdoutAccuracy"
+    min_improvement: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class RetrainingSpec(_Model):
+    enabled: bool = False
+    training_data_uri: DataUri | None = None
+    cooldown_seconds: Annotated[int, Field(ge=0, le=2_592_000)] = 3600
+    backoff_limit: Annotated[int, Field(ge=0, le=10)] = 1
+    active_deadline_seconds: Annotated[int, Field(ge=30, le=86_400)] = 1800
+    failure_backoff_seconds: Annotated[int, Field(ge=0, le=86_400)] = 600
+    resources: Resources = Field(
+        default_factory=lambda: Resources(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "2Gi"})
     )
+    gate: GateSpec = Field(default_factory=GateSpec)
+
+    @model_validator(mode="after")
+    def _data_when_enabled(self) -> RetrainingSpec:
+        if self.enabled and self.training_data_uri is None:
+            raise SpecFieldError("trainingDataUri", "is required when spec.retraining.enabled is true")
+        return self
 
 
-def _parse_serving(spec: Mapping[str, Any]) -> ServingSpec:
-    path = "spec.serving"
-    section = _section(spec, "serving", "spec")
-    replicas = _integer(section, "replicas", path, default=1, minimum=1, maximum=100) or 1
-    max_replicas = _integer(section, "maxReplicas", path, default=None, minimum=1, maximum=100)
-    if max_replicas is not None and max_replicas < replicas:
-        raise InvalidSpecError(f"{path}.maxReplicas", f"must be >= spec.serving.replicas ({replicas})")
-    return ServingSpec(
-        replicas=replicas,
-        max_replicas=max_replicas,
-        image=_string(section, "image", path, pattern=re.compile(r"^\S+$")),
-        resources=_resources(section, "resources", path, ServingSpec().resources),
-        auth_token_secret_ref=_secret_ref(section, "authTokenSecretRef", path),
-        auth_scope=_string(section, "authScope", path, default="feedback", choices=("feedback", "all")) or "feedback",
-    )
+class ExplainableModelSpec(_Model):
+    model: ModelSpec
+    explainer: ExplainerSpec
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+    feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
+    retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
+
+    @model_validator(mode="after")
+    def _one_sqlite_writer(self) -> ExplainableModelSpec:
+        if self.feedback.store == "sqlite" and max(self.serving.replicas, self.serving.max_replicas or 0) > 1:
+            raise SpecFieldError("feedback.store", "must be postgres when more than one replica may run")
+        return self
 
 
-def _parse_feedback(spec: Mapping[str, Any], serving: ServingSpec) -> FeedbackSpec:
-    path = "spec.feedback"
-    section = _section(spec, "feedback", "spec")
-    store = _string(section, "store", path, default="sqlite", choices=FEEDBACK_STORES) or "sqlite"
-    dsn_ref = _secret_ref(section, "dsnSecretRef", path)
-    if store == "postgres" and dsn_ref is None:
-        raise InvalidSpecError(f"{path}.dsnSecretRef", "is required when spec.feedback.store is postgres")
-    if store == "sqlite" and dsn_ref is not None:
-        raise InvalidSpecError(f"{path}.dsnSecretRef", "is only used when spec.feedback.store is postgres")
-    if store == "sqlite" and max(serving.replicas, serving.max_replicas or 0) > 1:
-        raise InvalidSpecError(f"{path}.store", "must be postgres when more than one replica may run")
-    thresholds = _section(section, "thresholds", path)
-    where = f"{path}.thresholds"
-    return FeedbackSpec(
-        store=store,
-        dsn_secret_ref=dsn_ref,
-        window=_integer(section, "window", path, default=100, minimum=10, maximum=100_000) or 100,
-        thresholds=FeedbackThresholds(
-            min_labelled=_integer(thresholds, "minLabelled", where, default=50, minimum=1, maximum=10_000_000) or 50,
-            max_error_rate=_number(thresholds, "maxErrorRate", where, default=0.2, minimum=0.0, maximum=1.0) or 0.0,
-            min_explanation_rating=_number(
-                thresholds, "minExplanationRating", where, default=None, minimum=1.0, maximum=5.0
-            ),
-        ),
-    )
-
-
-def _parse_retraining(spec: Mapping[str, Any]) -> RetrainingSpec:
-    path = "spec.retraining"
-    section = _section(spec, "retraining", "spec")
-    enabled = _boolean(section, "enabled", path, default=False)
-    data_uri = _string(section, "trainingDataUri", path, pattern=STORAGE_URI_PATTERN)
-    if enabled and data_uri is None:
-        raise InvalidSpecError(f"{path}.trainingDataUri", "is required when spec.retraining.enabled is true")
-    gate = _section(section, "gate", path)
-    defaults = RetrainingSpec()
-
-    def seconds(key: str, default: int, minimum: int, maximum: int) -> int:
-        value = _integer(section, key, path, default=default, minimum=minimum, maximum=maximum)
-        return default if value is None else value
-
-    return RetrainingSpec(
-        enabled=enabled,
-        training_data_uri=data_uri,
-        cooldown_seconds=seconds("cooldownSeconds", defaults.cooldown_seconds, 0, 2_592_000),
-        backoff_limit=seconds("backoffLimit", defaults.backoff_limit, 0, 10),
-        active_deadline_seconds=seconds("activeDeadlineSeconds", defaults.active_deadline_seconds, 30, 86_400),
-        failure_backoff_seconds=seconds("failureBackoffSeconds", defaults.failure_backoff_seconds, 0, 86_400),
-        resources=_resources(section, "resources", path, defaults.resources),
-        gate=GateSpec(
-            metric=_string(gate, "metric", f"{path}.gate", default="holdoutAccuracy", choices=GATE_METRICS)
-            or "holdoutAccuracy",
-            min_improvement=_number(gate, "minImprovement", f"{path}.gate", default=0.0, minimum=0.0, maximum=1.0)
-            or 0.0,
-        ),
-    )
+# --------------------------------------------------------------------------- entry points
 
 
 def parse_spec(spec: Mapping[str, Any]) -> ExplainableModelSpec:
     """Validate and type an ExplainableModel spec; raise InvalidSpecError naming the first bad field."""
     if not isinstance(spec, Mapping):
         raise InvalidSpecError("spec", "must be an object")
-    serving = _parse_serving(spec)
-    return ExplainableModelSpec(
-        model=_parse_model(spec),
-        explainer=_parse_explainer(spec),
-        serving=serving,
-        feedback=_parse_feedback(spec, serving),
-        retraining=_parse_retraining(spec),
-    )
+    try:
+        return ExplainableModelSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+
+
+_UNION_TAGS = frozenset({"int", "str", "float", "bool"})
+
+
+def _is_union_tag(part: object) -> bool:
+    """Union members (a quantity is int | str) add their own names to an error's location: "int",
+    "constrained-str", "function-after[...]". Field names are camelCase, never like these."""
+    text = str(part)
+    return text in _UNION_TAGS or "-" in text or "[" in text
+
+
+def _first_error(exc: ValidationError) -> InvalidSpecError:
+    errors = exc.errors(include_url=False)
+    error = errors[0]
+    tags = [p for p in error["loc"] if _is_union_tag(p)]
+    if tags:  # of the union members, report the one of the input's own type ("lots" is a bad quantity)
+        same_field = [e for e in errors if [p for p in e["loc"] if not _is_union_tag(p)] ==
+                      [p for p in error["loc"] if not _is_union_tag(p)]]
+        wanted = "int" if isinstance(error.get("input"), int) else "str"
+        error = next((e for e in same_field if wanted in str(e["loc"][-1])), error)
+    loc = [str(part) for part in error["loc"] if not _is_union_tag(part)]
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, SpecFieldError):
+        return InvalidSpecError(".".join(["spec", *loc, cause.field]), str(cause))
+    message = "is required" if error["type"] == "missing" else error["msg"]
+    if error["type"] not in ("missing", "extra_forbidden") and not isinstance(error.get("input"), Mapping | list):
+        message = f"{message}, got {error.get('input')!r}"
+    if error["type"] == "extra_forbidden":
+        message = "is not a known field"
+    return InvalidSpecError(".".join(["spec", *loc]), message)
 
 
 def validate_name(name: str) -> None:
@@ -297,17 +340,10 @@ def validate_name(name: str) -> None:
         )
 
 
-def served_version(spec: Mapping[str, Any], status: Mapping[str, Any] | None) -> str:
+def served_version(spec: ExplainableModelSpec, status: Mapping[str, Any] | None) -> str:
     """The model version to serve: spec.model.pinnedVersion, else status.modelVersion (the last promoted
     or served version), else spec.model.version. The InferenceService is re-rendered whenever this changes."""
-    model = spec.get("model") or {}
-    pinned = model.get("pinnedVersion")
-    if pinned:
-        return str(pinned)
+    if spec.model.pinned_version:
+        return spec.model.pinned_version
     current = (status or {}).get("modelVersion")
-    if current:
-        return str(current)
-    version = model.get("version")
-    if not version:
-        raise InvalidSpecError("spec.model.version", "is required")
-    return str(version)
+    return str(current) if current else spec.model.version

@@ -1,6 +1,7 @@
 """Reads the server's feedback statistics: the retraining trigger signal (HTTP I/O, kept out of the pure layer).
 
-Signal path: the operator polls `GET {status.url}/v1/models/{name}/feedback/stats?window=W`. The server
+Signal path: the operator polls `GET {status.address.url}/v1/models/{name}/feedback/stats?window=W`
+(the cluster-local address; `status.url` is KServe's external host). The server
 then needs no Kubernetes credentials at all; the operator already holds the rights it needs.
 """
 

@@ -363,6 +363,8 @@ class Cluster:
             manifests.apply(client, manifests.kserve_webhooks(webhooks, KSERVE_NAMESPACE, KSERVE_WEBHOOK_SERVICE, self.ca.cert_pem))
         kserve.wait_ready(lambda: _http_get(f"http://127.0.0.1:{probe_port}/readyz") == b"ok", timeout)
         kserve.wait_ready(lambda: _tls_handshake(s.node_ip, kserve_webhook_port), timeout, "serving its webhooks")
+        # Through the API server and the Service's ClusterIP, as every admission request goes.
+        kserve.wait_ready(self._kserve_admits, timeout, "admitting through the API server")
         self._mark("KServe")
 
         knative = self._spawn("knative-webhook", [str(knative_dir / "webhook"), f"--kubeconfig={self.kubeconfig_path}"], {
@@ -372,6 +374,18 @@ class Cluster:
         })
         knative.wait_ready(self._knative_webhook_ready, timeout, "serving its webhooks")
         self._mark("Knative webhook")
+
+    def _kserve_admits(self) -> bool:
+        """A dry-run create of a minimal InferenceService passes KServe's webhooks."""
+        from kubernetes.client import CustomObjectsApi
+
+        body = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+                "metadata": {"name": "admission-probe"},
+                "spec": {"predictor": {"containers": [{"name": "kserve-container", "image": node.PAUSE_IMAGE}]}}}
+        with self.api_client() as client:
+            CustomObjectsApi(client).create_namespaced_custom_object(
+                "serving.kserve.io", "v1beta1", "default", "inferenceservices", body, dry_run="All")
+        return True
 
     def _knative_webhook_ready(self) -> bool:
         from kubernetes.client import AdmissionregistrationV1Api

@@ -53,6 +53,9 @@ class ModelMetadata:
     estimator: str = ""
     params: dict[str, Any] | None = None
     training_data: str | None = None
+    # Rows no version of this model ever trains on (a CSV like training_data); the quality gate scores
+    # champion and candidate on them. Inherited by every retrained version.
+    holdout_data: str | None = None
     parent_version: str | None = None
     created_at: str | None = None
 
@@ -208,6 +211,7 @@ def write_artifact(
     params: dict[str, Any] | None = None,
     training_data: str | None = None,
     parent_version: str | None = None,
+    holdout_data: str | None = None,
 ) -> ModelMetadata:
     """Write `<version_dir>/{model.skops, background.csv, metadata.json}` (skops only: safe to load)."""
     import skops.io
@@ -226,6 +230,7 @@ def write_artifact(
         class_names=list(class_names),
         background="background.csv",
         training_data=training_data,
+        holdout_data=holdout_data,
         parent_version=parent_version,
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )

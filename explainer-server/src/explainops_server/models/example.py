@@ -62,5 +62,6 @@ def train_example(
         background=background,
         params=params,
         training_data=train_csv.as_uri(),
+        holdout_data=holdout_csv.as_uri(),  # never trained on by any version: the gate's base holdout
     )
     return ExampleOutputs(version_dir, train_csv, holdout_csv)

@@ -43,13 +43,20 @@ class TrainingSettings(BaseSettings):
     training_data: str | None = Field(
         default=None, description="Base training CSV (path or file://); default: champion metadata."
     )
+    holdout_data: str | None = Field(
+        default=None,
+        description="CSV of base rows no version trains on, the gate's base holdout (path or file://); "
+        "default: champion metadata.",
+    )
     feedback_store: str | None = Field(
         default=None, description="Feedback store DSN; default: the sqlite file `serve` uses by default."
     )
     data_dir: Path = Field(
         default_factory=default_data_dir, description="Where the default SQLite store lives."
     )
-    holdout_fraction: float = Field(default=0.25, gt=0, lt=1, description="Share of rows held out.")
+    holdout_fraction: float = Field(
+        default=0.25, gt=0, lt=1, description="Share of the feedback on the champion's predictions held out."
+    )
     seed: int = Field(default=0, description="Seed of the holdout split and the background sample.")
     termination_log: Path | None = Field(
         default=None,
@@ -73,6 +80,7 @@ FLAGS = (
     ("--base-version", "base_version"),
     ("--new-version", "new_version"),
     ("--training-data", "training_data"),
+    ("--holdout-data", "holdout_data"),
     ("--feedback-store", "feedback_store"),
     ("--data-dir", "data_dir"),
     ("--holdout-fraction", "holdout_fraction"),
@@ -114,6 +122,7 @@ def run(settings: TrainingSettings) -> int:
         base_version=settings.base_version,
         new_version=settings.new_version,
         training_data=settings.training_data,
+        holdout_data=settings.holdout_data,
         holdout_fraction=settings.holdout_fraction,
         seed=settings.seed,
     )

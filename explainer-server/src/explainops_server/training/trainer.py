@@ -1,11 +1,19 @@
 """Retraining: champion artifact + base training data + feedback labels -> candidate version + metrics.
 
 The candidate is `sklearn.base.clone` of the champion's estimator (same class, same parameters,
-same random_state), fitted on the base training rows plus the feedback-labelled predictions.
-Candidate and champion are evaluated on the same rows:
-- `holdoutAccuracy`: a holdout of base rows and feedback rows, split deterministically by the seed;
-- `feedbackAccuracy`: the held-out feedback rows only (what users said recently; null if none);
-- `baseHoldoutAccuracy`: the held-out base rows only (guards against forgetting).
+same random_state). Champion and candidate are scored only on rows the champion never trained on:
+- the **base holdout**: the CSV recorded as `holdout_data` in the artifact's metadata (inherited by
+  every version). No version trains on it; a training row equal to a holdout row is dropped;
+- the **feedback holdout**: a seeded split of the feedback labelled on the champion's own predictions.
+  Those labels arrived after the champion was trained, so it cannot have seen them.
+Metrics: `holdoutAccuracy` (both holdouts), `feedbackAccuracy` (feedback holdout; null if none),
+`baseHoldoutAccuracy` (base holdout; guards against forgetting).
+
+The evaluated candidate is fitted on the base training rows plus every feedback row outside the
+feedback holdout. The artifact written (and promoted if the gate passes) is then refitted on
+everything that may be trained on: the same rows plus the feedback holdout (the next run's champion
+is scored on feedback labelled after it, so those rows may train it). Only the base holdout is never
+trained on. metrics.json records the rows of both fits.
 The new version is written to a hidden sibling directory and renamed into place, so a reader never
 sees half an artifact.
 """
@@ -67,6 +75,7 @@ class TrainingRequest:
     base_version: str
     new_version: str
     training_data: str | None = None  # default: the champion's metadata.training_data
+    holdout_data: str | None = None  # default: the champion's metadata.holdout_data
     holdout_fraction: float = 0.25
     seed: int = 0
 
@@ -91,12 +100,18 @@ class Dataset:
         return Dataset(np.vstack([p.features for p in parts]), np.concatenate([p.target for p in parts]))
 
 
-def feedback_dataset(examples: Iterable[Any], n_features: int, n_classes: int) -> tuple[Dataset, int]:
-    """Usable feedback rows (last label per prediction wins) and how many were dropped as unusable."""
+def feedback_dataset(
+    examples: Iterable[Any], n_features: int, n_classes: int, *, version: str | None = None, other: bool = False
+) -> tuple[Dataset, int]:
+    """Usable feedback rows (last label per prediction wins) and how many were dropped as unusable.
+
+    With `version`, only rows labelled on predictions of that version (or, with `other`, of any other)."""
     latest: dict[str, tuple[list[float], int]] = {}
     dropped = 0
     for example in examples:
-        prediction_id, inputs, label = _example_fields(example)
+        prediction_id, row_version, inputs, label = _example_fields(example)
+        if version is not None and (row_version == version) == other:
+            continue
         if (
             inputs is None
             or len(inputs) != n_features
@@ -115,14 +130,28 @@ def feedback_dataset(examples: Iterable[Any], n_features: int, n_classes: int) -
     return Dataset(features, np.asarray([r[1] for r in rows], dtype=np.int64)), dropped
 
 
-def _example_fields(example: Any) -> tuple[Any, Any, Any]:
-    """(prediction_id, inputs, label) of a store row: an object, a mapping or a tuple."""
+def _example_fields(example: Any) -> tuple[Any, Any, Any, Any]:
+    """(prediction_id, model_version, inputs, label) of a store row: an object, a mapping or a tuple."""
     if isinstance(example, dict):
-        return example.get("prediction_id"), example.get("inputs"), example.get("label")
+        return (example.get("prediction_id"), example.get("model_version"), example.get("inputs"),
+                example.get("label"))  # fmt: skip
     if hasattr(example, "prediction_id"):
-        return example.prediction_id, example.inputs, example.label
-    prediction_id, _version, inputs, label = tuple(example)[:4]
-    return prediction_id, inputs, label
+        return example.prediction_id, getattr(example, "model_version", None), example.inputs, example.label
+    prediction_id, version, inputs, label = tuple(example)[:4]
+    return prediction_id, version, inputs, label
+
+
+def without_rows(data: Dataset, excluded: Dataset) -> tuple[Dataset, int]:
+    """`data` minus every row equal (features and target) to a row of `excluded`; and how many went."""
+    if len(data) == 0 or len(excluded) == 0:
+        return data, 0
+
+    def rows(part: Dataset) -> list[tuple[tuple[float, ...], int]]:
+        return [(tuple(r), int(t)) for r, t in zip(part.features.tolist(), part.target.tolist(), strict=True)]
+
+    seen = set(rows(excluded))
+    keep = np.asarray([row not in seen for row in rows(data)])
+    return data.subset(np.flatnonzero(keep)), int((~keep).sum())
 
 
 def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
@@ -183,41 +212,69 @@ def retrain(request: TrainingRequest, feedback: Iterable[Any]) -> dict[str, Any]
     training_uri = request.training_data or meta.training_data
     if not training_uri:
         raise TrainingError("no --training-data given and the champion's metadata records none")
-    base = load_base_data(training_uri, meta.feature_names)
-    fb, dropped = feedback_dataset(feedback, len(meta.feature_names), len(meta.class_names))
-
-    base_train, base_hold = split(base, request.holdout_fraction, request.seed)
-    if len(fb) >= MIN_FEEDBACK_FOR_HOLDOUT:
-        fb_train, fb_hold = split(fb, request.holdout_fraction, request.seed)
+    holdout_uri = request.holdout_data or meta.holdout_data
+    n_features, n_classes = len(meta.feature_names), len(meta.class_names)
+    base_hold = load_base_data(holdout_uri, meta.feature_names) if holdout_uri else Dataset.empty(n_features)
+    base, overlap = without_rows(load_base_data(training_uri, meta.feature_names), base_hold)
+    # Labels on the champion's own predictions are newer than the champion: the only feedback it never saw.
+    fb_new, dropped_new = feedback_dataset(feedback, n_features, n_classes, version=request.base_version)
+    fb_old, dropped_old = feedback_dataset(
+        feedback, n_features, n_classes, version=request.base_version, other=True
+    )
+    if len(fb_new) >= MIN_FEEDBACK_FOR_HOLDOUT:
+        fb_train, fb_hold = split(fb_new, request.holdout_fraction, request.seed)
     else:
-        fb_train, fb_hold = fb, Dataset.empty(len(meta.feature_names))
-    train = Dataset.concat(base_train, fb_train)
+        fb_train, fb_hold = fb_new, Dataset.empty(n_features)
+    evaluated_on = Dataset.concat(base, fb_old, fb_train)
+    refit_on = Dataset.concat(base, fb_old, fb_new)
     holdout = Dataset.concat(base_hold, fb_hold)
-    if len(np.unique(train.target)) < 2:
+    if len(np.unique(evaluated_on.target)) < 2:
         raise TrainingError("the training rows hold a single class")
+    if len(holdout) == 0:
+        raise TrainingError(
+            "nothing to score on: the champion's metadata records no holdout_data (pass --holdout-data) "
+            f"and fewer than {MIN_FEEDBACK_FOR_HOLDOUT} rows are labelled on its predictions"
+        )
 
-    candidate = clone(champion.estimator).fit(train.features, train.target)
+    candidate = clone(champion.estimator).fit(evaluated_on.features, evaluated_on.target)
+    candidate_metrics = evaluate(candidate, holdout, base_hold, fb_hold)
+    final = clone(champion.estimator).fit(refit_on.features, refit_on.target) if len(fb_hold) else candidate
 
     result: dict[str, Any] = {
         "status": "succeeded",
         "model_name": request.model_name,
         "version": request.new_version,
         "parent_version": request.base_version,
-        "candidate": evaluate(candidate, holdout, base_hold, fb_hold),
+        "candidate": candidate_metrics,
         "champion": evaluate(champion.estimator, holdout, base_hold, fb_hold),
         "counts": {
             "base_rows": len(base),
-            "feedback_rows": len(fb),
-            "feedback_dropped": dropped,
-            "train_rows": len(train),
+            "base_rows_dropped_as_holdout": overlap,
+            "base_holdout_rows": len(base_hold),
+            "feedback_rows": len(fb_new) + len(fb_old),
+            "feedback_rows_on_champion": len(fb_new),
+            "feedback_dropped": dropped_new + dropped_old,
+            "train_rows": len(evaluated_on),
             "holdout_rows": len(holdout),
             "feedback_holdout_rows": len(fb_hold),
+            "refit_rows": len(refit_on),
         },
+        "holdout": {
+            "base": holdout_uri,
+            "feedback": f"a {request.holdout_fraction:g} split (seed {request.seed}) of the feedback on "
+            f"{request.base_version}'s own predictions",
+        },
+        "refit": (
+            "the artifact is refitted on train_rows plus the feedback holdout (refit_rows); the metrics are "
+            "those of the fit on train_rows"
+            if final is not candidate
+            else "not needed: no feedback was held out, so the evaluated fit already used every trainable row"
+        ),
         "seed": request.seed,
         "holdout_fraction": request.holdout_fraction,
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    _write_version(request, champion, candidate, train, training_uri, result)
+    _write_version(request, champion, final, refit_on, training_uri, result, holdout_uri)
     return result
 
 
@@ -228,6 +285,7 @@ def _write_version(
     train: Dataset,
     training_uri: str,
     result: dict[str, Any],
+    holdout_uri: str | None,
 ) -> None:
     meta = champion.metadata
     root = request.model_root
@@ -247,6 +305,7 @@ def _write_version(
             background=background,
             params=meta.params,
             training_data=training_uri,
+            holdout_data=holdout_uri,
             parent_version=request.base_version,
         )
         (staging / METRICS_FILE).write_text(json.dumps(result, indent=2) + "\n")

@@ -14,7 +14,6 @@ processes cannot both record a trigger.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,92 +21,72 @@ from typing import Any
 import kopf
 
 from explainops_operator import retraining_status as rs
-from explainops_operator.builders import Owner
 from explainops_operator.conditions import utc_timestamp
-from explainops_operator.errors import InvalidSpecError, KubeApiError
+from explainops_operator.errors import InvalidSpecError
+from explainops_operator.handlers.common import ModelEvent, kopf_errors, parse_event
 from explainops_operator.jobs import (
     BASE_VERSION_ANNOTATION,
     CANDIDATE_VERSION_ANNOTATION,
     TRAINER_CONTAINER,
     TRIGGER_REASON_ANNOTATION,
-    TrainingRun,
     build_retraining_job,
     job_name,
+    training_run,
 )
 from explainops_operator.kube import explainablemodels, jobs
 from explainops_operator.policy import (
     NO_STATS,
     RetrainingPolicy,
-    Thresholds,
     decide,
-    next_candidate_version,
 )
 from explainops_operator.settings import get_settings
-from explainops_operator.spec import GROUP, PLURAL, VERSION, ExplainableModelSpec, parse_spec, served_version
+from explainops_operator.spec import GROUP, PLURAL, VERSION, ExplainableModelSpec, served_version
 from explainops_operator.stats_client import StatsUnavailable, feedback_status, fetch_stats, figures_for
 
-# kopf wakes the timer this often; the work itself runs every `retraining_interval_seconds`.
-TICK_SECONDS = 1.0
 # status.feedback.observedAt is refreshed at least this often even when the figures do not change.
 FEEDBACK_REFRESH_SECONDS = 60.0
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=False)
-def retraining_tick(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    now = time.monotonic()
-    if now < getattr(memo, "retraining_next_tick", 0.0):
-        return
-    memo.retraining_next_tick = now + get_settings().retraining_interval_seconds
-    try:
-        reconcile_retraining(dict(body), logger)
-    except KubeApiError as exc:  # transient or not, the next tick starts again from a fresh read
-        logger.warning(f"retraining: {exc}; retrying on the next tick")
+# The interval is read from the settings when this module is imported, i.e. when the operator starts.
+@kopf.timer(GROUP, VERSION, PLURAL, interval=get_settings().retraining_interval_seconds, sharp=False)
+@kopf_errors
+def retraining_tick(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+    reconcile_retraining(dict(body), logger)
 
 
 def reconcile_retraining(body: Mapping[str, Any], logger: logging.Logger) -> None:
-    meta = body["metadata"]
-    if meta.get("deletionTimestamp"):
+    if body["metadata"].get("deletionTimestamp"):
         return
     try:
-        spec = parse_spec(body.get("spec") or {})
+        event = parse_event(body)
     except InvalidSpecError:
         return  # Ready=False InvalidSpec is reported by the serving handler
-    status = body.get("status") or {}
-    active = (status.get("retraining") or {}).get("activeJob")
+    active = (event.status.get("retraining") or {}).get("activeJob")
     if active:
-        _follow_job(body, spec, active, logger)
+        _follow_job(body, event, active, logger)
     else:
-        _consider_trigger(body, spec, logger)
+        _consider_trigger(body, event, logger)
 
 
 # --------------------------------------------------------------------------- trigger
 
 
-def _consider_trigger(body: Mapping[str, Any], spec: ExplainableModelSpec, logger: logging.Logger) -> None:
-    meta, status = body["metadata"], body.get("status") or {}
-    namespace, name = meta["namespace"], meta["name"]
-    served = served_version(body.get("spec") or {}, status)
+def _consider_trigger(body: Mapping[str, Any], event: ModelEvent, logger: logging.Logger) -> None:
+    spec, status = event.spec, event.status
+    namespace, name = event.owner.namespace, event.owner.name
+    served = served_version(spec, status)
     stats = _read_stats(body, spec, logger)  # mirrored into status.feedback even when retraining is off
     figures = figures_for(stats, served) if stats is not None else None
     if stats is not None:
         _mirror_feedback(namespace, name, status, feedback_status(stats, served))
 
     now = datetime.now(UTC)
-    policy = RetrainingPolicy(
-        enabled=spec.retraining.enabled,
-        thresholds=Thresholds(
-            spec.feedback.thresholds.min_labelled,
-            spec.feedback.thresholds.max_error_rate,
-            spec.feedback.thresholds.min_explanation_rating,
-        ),
-        cooldown_seconds=spec.retraining.cooldown_seconds,
-        pinned=bool(spec.model.pinned_version),
-    )
-    decision = decide(policy, rs.retraining_state(status), figures, served, now)
+    decision = decide(RetrainingPolicy.from_spec(spec), rs.retraining_state(status), figures, served, now)
     if not decision.retrain:
         reason, message = decision.reason, decision.message
-        if decision.reason == NO_STATS and stats is None and status.get("url"):
-            reason, message = rs.STATS_UNAVAILABLE, f"cannot read feedback stats from {status.get('url')}"
+        address = _stats_address(status)
+        if decision.reason == NO_STATS and stats is None and address:
+            reason, message = rs.STATS_UNAVAILABLE, f"cannot read feedback stats from {address}"
 
         def hold(current: dict[str, Any]) -> dict[str, Any] | None:
             return rs.hold_condition_patch(
@@ -144,11 +123,18 @@ def _consider_trigger(body: Mapping[str, Any], spec: ExplainableModelSpec, logge
     if recorded is None:
         return
     logger.info(f"retraining triggered ({decision.reason}: {decision.message}); creating Job {job}")
-    _ensure_job(recorded, spec, job, logger)
+    _ensure_job(recorded, event, job, logger)
+
+
+def _stats_address(status: Mapping[str, Any]) -> str | None:
+    """The cluster-local address (status.address.url). status.url is KServe's external host
+    ({name}-{namespace}.{ingress domain}), which the operator's pod usually cannot reach."""
+    url = (status.get("address") or {}).get("url")
+    return str(url) if url else None
 
 
 def _read_stats(body: Mapping[str, Any], spec: ExplainableModelSpec, logger: logging.Logger) -> dict | None:
-    url = (body.get("status") or {}).get("url")
+    url = _stats_address(body.get("status") or {})
     if not url:
         return None
     meta = body["metadata"]
@@ -184,26 +170,19 @@ def _mirror_feedback(namespace: str, name: str, status: Mapping[str, Any], figur
 # --------------------------------------------------------------------------- the Job
 
 
-def _owner(body: Mapping[str, Any]) -> Owner:
-    meta = body["metadata"]
-    return Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
-
-
-def _ensure_job(
-    body: Mapping[str, Any], spec: ExplainableModelSpec, job: str, logger: logging.Logger
-) -> None:
+def _ensure_job(body: Mapping[str, Any], event: ModelEvent, job: str, logger: logging.Logger) -> None:
     """Create the recorded Job (same name and arguments on every call; 409 means it exists)."""
     status = body.get("status") or {}
     retraining = status.get("retraining") or {}
     sequence = rs.sequence_of(status)
     settings = get_settings()
-    run = TrainingRun(
-        owner=_owner(body),
-        spec=spec,
+    spec = event.spec
+    run = training_run(
+        event.owner,
+        spec,
         sequence=sequence,
-        base_version=served_version(body.get("spec") or {}, status),
-        candidate_version=next_candidate_version(spec.model.version, sequence),
-        image=spec.serving.image or settings.server_image,
+        base_version=served_version(spec, status),
+        default_image=settings.server_image,
         trigger_reason=str((retraining.get("lastTrigger") or {}).get("reason") or "Unknown"),
         pull_policy=settings.image_pull_policy,
     )
@@ -219,21 +198,19 @@ def _ensure_job(
             None,
             f"cannot build it: {exc}",
         )
-        _finish(body, spec, failed)
+        _finish(body, event, failed)
         return
     _, created = jobs.create_job(manifest)
     if created:
         logger.info(f"created Job {job}: {run.base_version} -> {run.candidate_version}")
 
 
-def _follow_job(
-    body: Mapping[str, Any], spec: ExplainableModelSpec, job: str, logger: logging.Logger
-) -> None:
-    namespace = body["metadata"]["namespace"]
+def _follow_job(body: Mapping[str, Any], event: ModelEvent, job: str, logger: logging.Logger) -> None:
+    namespace = event.owner.namespace
     live = jobs.get_job(namespace, job)
     if live is None:
         # Recorded but not created (the operator stopped in between): create it now.
-        _ensure_job(body, spec, job, logger)
+        _ensure_job(body, event, job, logger)
         return
     owners = live["metadata"].get("ownerReferences") or []
     if not any(ref.get("uid") == body["metadata"]["uid"] for ref in owners):
@@ -254,7 +231,7 @@ def _follow_job(
         termination_message=_termination_message(namespace, job, succeeded=state == "Complete"),
         failure_message=_failed_condition_message(live),
     )
-    outcome = _finish(body, spec, finished)
+    outcome = _finish(body, event, finished)
     if outcome is not None:
         logger.info(
             f"retraining Job {job} finished: {outcome.outcome} ({outcome.reason}) - {outcome.message}"
@@ -262,9 +239,7 @@ def _follow_job(
         _post_event(body, outcome)
 
 
-def _finish(
-    body: Mapping[str, Any], spec: ExplainableModelSpec, finished: rs.FinishedJob
-) -> rs.Outcome | None:
+def _finish(body: Mapping[str, Any], event: ModelEvent, finished: rs.FinishedJob) -> rs.Outcome | None:
     meta = body["metadata"]
     result: list[rs.Outcome] = []
 
@@ -273,9 +248,9 @@ def _finish(
         if (current_status.get("retraining") or {}).get("activeJob") != finished.job:
             return None  # already recorded
         try:
-            current_spec = parse_spec(current.get("spec") or {})
+            current_spec = event.spec_of(current)
         except InvalidSpecError:
-            current_spec = spec
+            current_spec = event.spec
         outcome = rs.finish(
             current_status,
             current_spec,

@@ -23,13 +23,23 @@ from explainops_operator.builders import (
     Owner,
     inference_service_is_current,
     render_inference_service,
+    serving_requirement,
 )
 from explainops_operator.conditions import Reason
-from explainops_operator.errors import InvalidSpecError, RejectedError, TransientApiError
+from explainops_operator.errors import InvalidSpecError, OperatorError, RejectedError
+from explainops_operator.handlers.common import ModelEvent, kopf_errors, parse_event
 from explainops_operator.kube import explainablemodels, inferenceservices
 from explainops_operator.kube.client import configure
 from explainops_operator.settings import get_settings
-from explainops_operator.spec import GROUP, KIND, PLURAL, VERSION, parse_spec, served_version, validate_name
+from explainops_operator.spec import (
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    ExplainableModelSpec,
+    parse_spec,
+    served_version,
+)
 
 ANNOTATION_PREFIX = "explainops.dev"
 
@@ -77,11 +87,6 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
 # --------------------------------------------------------------------------- reconcile
 
 
-def _owner(body: Mapping[str, Any]) -> Owner:
-    meta = body["metadata"]
-    return Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
-
-
 def _post(body: Mapping[str, Any], reason: str, message: str) -> None:
     if get_settings().post_info_events:
         kopf.event(dict(body), type="Normal", reason=reason, message=message)  # not level-filtered
@@ -94,25 +99,22 @@ def _reject(namespace: str, name: str, reason: str, message: str) -> None:
         )
         return conditions.status_patch(current.get("status"), desired)
 
-    try:
-        explainablemodels.update_status(namespace, name, compute)
-    except TransientApiError as exc:
-        raise kopf.TemporaryError(f"status update: {exc}", delay=get_settings().retry_delay_seconds) from exc
+    explainablemodels.update_status(namespace, name, compute)
 
 
 def reconcile(body: Mapping[str, Any], logger: logging.Logger) -> None:
     """Make the InferenceService match the ExplainableModel, then the status match both. Idempotent:
     when the live InferenceService already is the rendered one, and the status already says so,
-    nothing is written."""
+    nothing is written. Errors propagate as the operator's own; `kopf_errors` maps them."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     try:
-        validate_name(name)
-        version = served_version(body.get("spec") or {}, body.get("status"))
-        desired = _render(body, version)
+        event = parse_event(body)
+        version = served_version(event.spec, event.status)
+        desired = _render(event.owner, event.spec, version)
     except InvalidSpecError as exc:
         _reject(namespace, name, Reason.INVALID_SPEC, str(exc))
-        raise kopf.PermanentError(f"invalid spec: {exc}") from exc
+        raise
 
     try:
         live = inferenceservices.get_inference_service(namespace, name)
@@ -123,24 +125,26 @@ def reconcile(body: Mapping[str, Any], logger: logging.Logger) -> None:
             _post(body, action, f"InferenceService {name} serves model version {version}")
     except RejectedError as exc:
         _reject(namespace, name, Reason.INFERENCE_SERVICE_REJECTED, f"InferenceService rejected: {exc}")
-        raise kopf.PermanentError(f"InferenceService rejected: {exc}") from exc
-    except TransientApiError as exc:
-        raise kopf.TemporaryError(str(exc), delay=get_settings().retry_delay_seconds) from exc
+        raise
 
-    _sync_status(namespace, name, live_is=live)
+    _sync_status(namespace, name, live_is=live, event=event)
 
 
-def _sync_status(namespace: str, name: str, *, live_is: Mapping[str, Any] | None) -> None:
+def _sync_status(
+    namespace: str, name: str, *, live_is: Mapping[str, Any] | None, event: ModelEvent | None = None
+) -> None:
     """Write the serving status computed from the freshly read ExplainableModel and the live
     InferenceService. Everything is recomputed from the fresh object, so a concurrent promotion
-    (status.modelVersion) or spec change is never overwritten with an older view."""
+    (status.modelVersion) or spec change is never overwritten with an older view; its spec is the
+    event's parsed one when the generation is unchanged."""
 
     def compute(current: dict[str, Any]) -> dict[str, Any] | None:
         if current["metadata"].get("deletionTimestamp"):
             return None
         try:
-            version = served_version(current.get("spec") or {}, current.get("status"))
-            desired_is = _render(current, version)
+            spec = event.spec_of(current) if event is not None else parse_spec(current.get("spec") or {})
+            version = served_version(spec, current.get("status"))
+            desired_is = _render(_owner(current), spec, version)
         except InvalidSpecError:
             return None  # reported by the ExplainableModel's handler
         desired = conditions.serving_status(
@@ -149,20 +153,22 @@ def _sync_status(namespace: str, name: str, *, live_is: Mapping[str, Any] | None
             model_version=version,
             inference_service=live_is,
             rendered_current=inference_service_is_current(desired_is, live_is),
+            requirement=serving_requirement(spec, live_is),
         )
         return conditions.status_patch(current.get("status"), desired)
 
-    try:
-        explainablemodels.update_status(namespace, name, compute)
-    except TransientApiError as exc:
-        raise kopf.TemporaryError(f"status update: {exc}", delay=get_settings().retry_delay_seconds) from exc
+    explainablemodels.update_status(namespace, name, compute)
 
 
-def _render(body: Mapping[str, Any], version: str) -> dict[str, Any]:
+def _owner(body: Mapping[str, Any]) -> Owner:
+    meta = body["metadata"]
+    return Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+
+
+def _render(owner: Owner, spec: ExplainableModelSpec, version: str) -> dict[str, Any]:
     settings = get_settings()
     return render_inference_service(
-        _owner(body), parse_spec(body.get("spec") or {}), version,
-        default_image=settings.server_image, pull_policy=settings.image_pull_policy,
+        owner, spec, version, default_image=settings.server_image, pull_policy=settings.image_pull_policy
     )
 
 
@@ -171,11 +177,13 @@ def _render(body: Mapping[str, Any], version: str) -> dict[str, Any]:
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf_errors
 def serve(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
     reconcile(body, logger)
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+@kopf_errors
 def serve_spec_change(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
     """Any spec change: patch the InferenceService in place (every handler reconciles from the whole
     current object, never from a diff, so a handler kopf skips within one cycle loses nothing)."""
@@ -184,6 +192,7 @@ def serve_spec_change(body: kopf.Body, logger: logging.Logger, **_: Any) -> None
 
 # Also on the first write (None -> a version): a promotion may land before the operator's own first write.
 @kopf.on.update(GROUP, VERSION, PLURAL, field="status.modelVersion")
+@kopf_errors
 def serve_promoted_version(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
     """A promotion (or rollback) moved status.modelVersion: render the version now served."""
     reconcile(body, logger)
@@ -223,5 +232,5 @@ def mirror_inference_service(event: kopf.RawEvent, body: kopf.Body, logger: logg
             return  # deleted with its owner (garbage collection)
         logger.warning(f"InferenceService {namespace}/{model_name} was deleted out of band; recreating it")
         reconcile(owner, logger)
-    except (kopf.TemporaryError, kopf.PermanentError, TransientApiError) as exc:
+    except OperatorError as exc:
         logger.warning(f"could not mirror InferenceService {namespace}/{model_name}: {exc}")
