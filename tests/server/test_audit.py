@@ -94,7 +94,7 @@ def test_store_audit_pages_through_equal_times_on_both_stores(store_dsn):
             for i in range(8)
         ]
         store.record_predictions(records)
-        store.add_feedback([FeedbackRecord("f", "p5", MODEL, 200.0, label=1)], atomic=False)
+        store.add_feedback([FeedbackRecord(feedback_id="f", prediction_id="p5", model_name=MODEL, created_at=200.0, label=1)], atomic=False)
         every = list(store.audit_records(None, None, None, page=2))
         mine = list(store.audit_records(MODEL, 101.0, 102.0, page=2))
     assert [r["prediction_id"] for r in every] == [f"p{i}" for i in range(8)]

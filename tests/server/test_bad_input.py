@@ -46,13 +46,25 @@ CASES = [
         422,
         ["30 features"],
     ),
-    (
+    (  # as V1: 422 naming the cell, not 400 "not JSON"
         "v2 NaN",
         INFER,
         '{"inputs": [{"name": "x", "shape": [1, 30], "datatype": "FP64", "data": [NaN' + ", 1" * 29 + "]}]}",
-        400,
-        ["JSON"],
+        422,
+        ["inputs[0].data[0]", "NaN"],
     ),
+    (
+        "v2 infinity in a nested row",
+        INFER,
+        '{"inputs": [{"name": "x", "shape": [2, 30], "datatype": "FP64", "data": [['
+        + ", ".join(["1"] * 30)
+        + "], [1, 2, 3, -Infinity"
+        + ", 1" * 26
+        + "]]}]}",
+        422,
+        ["inputs[0].data[33]"],
+    ),
+    ("v2 malformed JSON", INFER, '{"inputs": [{"name": ', 400, ["not valid JSON"]),
     (
         "v2 strings",
         INFER,
@@ -131,8 +143,6 @@ def test_too_many_rows_is_422(run_server, small_model):
     assert response.status_code == 422 and "at most 5" in response.json()["detail"]
 
 
-def test_unknown_route_and_method_use_the_error_shape(client):
+def test_unknown_route_uses_the_error_shape(client):
     missing = client.get("/v3/nothing")
     assert missing.status_code == 404 and set(missing.json()) == {"error", "detail"}
-    wrong_method = client.get(PREDICT)
-    assert wrong_method.status_code in (404, 405) and set(wrong_method.json()) == {"error", "detail"}

@@ -7,6 +7,7 @@ import pytest
 
 from explainops_server.feedback import open_store
 from explainops_server.feedback.base import FeedbackRecord, PredictionRecord
+from explainops_server.service.contract import VersionStatsOut
 
 from .conftest import MODEL
 
@@ -187,15 +188,15 @@ def test_store_stats_per_version_and_labelled_examples(store_dsn):
         store.record_predictions(predictions)
         store.record_predictions(predictions[:1])  # re-sent after a retry: ignored
         feedback = [
-            FeedbackRecord("f0", "p0", MODEL, 200.0, label=1),
-            FeedbackRecord("f1", "p1", MODEL, 201.0, label=0),
-            FeedbackRecord("f2", "p2", MODEL, 202.0, correct=True, explanation_rating=4),
-            FeedbackRecord("f3", "p3", MODEL, 203.0, explanation_rating=2),
-            FeedbackRecord("f4", "p4", "another-model", 204.0, label=1),
+            FeedbackRecord(feedback_id="f0", prediction_id="p0", model_name=MODEL, created_at=200.0, label=1),
+            FeedbackRecord(feedback_id="f1", prediction_id="p1", model_name=MODEL, created_at=201.0, label=0),
+            FeedbackRecord(feedback_id="f2", prediction_id="p2", model_name=MODEL, created_at=202.0, correct=True, explanation_rating=4),
+            FeedbackRecord(feedback_id="f3", prediction_id="p3", model_name=MODEL, created_at=203.0, explanation_rating=2),
+            FeedbackRecord(feedback_id="f4", prediction_id="p4", model_name="another-model", created_at=204.0, label=1),
         ]
         outcomes = store.add_feedback(feedback, atomic=False)
         assert [o.status for o in outcomes] == ["created"] * 4 + ["unknown_prediction"]
-        by_version = {s.model_version: s.to_dict(10) for s in store.version_stats(MODEL, 10)}
+        by_version = {s.model_version: VersionStatsOut.of(s).model_dump() for s in store.version_stats(MODEL, 10)}
         assert by_version["v1"]["predictions"] == 2 and by_version["v1"]["accuracy"] == pytest.approx(0.5)
         assert by_version["v2"]["labelled_count"] == 1 and by_version["v2"]["accuracy"] == pytest.approx(1.0)
         assert by_version["v2"]["mean_explanation_rating"] == pytest.approx(3.0)

@@ -100,19 +100,23 @@ def test_idempotent_feedback_through_the_hot_route(guarded, small_model):
     assert changed.status_code == 409 and changed.json()["error"] == "feedback_conflict"
 
 
-def test_other_content_types_still_reach_the_declared_route(guarded, small_model):
+def test_the_fast_path_serves_the_declared_operations(guarded):
     server, http = guarded
     assert server.app.hot_routes.match(
         {"type": "http", "method": "POST", "path": f"/v1/models/{MODEL}/feedback", "headers": []}
     )
-    form = {"type": "http", "method": "POST", "path": f"/v1/models/{MODEL}/feedback"}
-    assert server.app.hot_routes.match({**form, "headers": [(b"content-type", b"text/plain")]}) is None
-    assert server.app.hot_routes.match({**form, "method": "GET", "headers": []}) is None
-    nested = {**form, "path": "/v1/models/a/b:predict", "headers": []}
-    assert server.app.hot_routes.match(nested) is None
-    plain = http.post(
-        f"/v1/models/{MODEL}/feedback",
-        content=b'{"prediction_id": "p", "label": 1}',
-        headers={"content-type": "text/plain", "authorization": "Bearer s3cret"},
-    )
-    assert plain.status_code == 422 and plain.json()["error"] == "invalid_input"  # as before the hot path
+    form = {"type": "http", "method": "POST", "path": f"/v1/models/{MODEL}/feedback", "headers": []}
+    assert server.app.hot_routes.match({**form, "method": "GET"}) is None  # the router answers 405
+    assert server.app.hot_routes.match({**form, "path": "/v1/models/a/b:predict"}) is None
+    assert server.app.hot_routes.match({**form, "path": "/v1/models/a:b:predict"}) is None
+    from explainops_server.rest.routes import BODY_OPERATIONS
+
+    document = http.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    for operation in BODY_OPERATIONS:  # the table the fast path serves is the one OpenAPI documents
+        declared = document["paths"][operation.path.replace("{name:model}", "{name}")]["post"]
+        body = declared["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert body == f"#/components/schemas/{operation.request.__name__}"
+        assert set(schemas[operation.request.__name__]["properties"]) == set(operation.request.model_fields)
+        answer = declared["responses"][str(operation.status_code)]["content"]["application/json"]["schema"]
+        assert answer["$ref"].rsplit("/", 1)[1].startswith(operation.response.__name__)

@@ -9,6 +9,7 @@ import pytest
 
 from explainops_server.feedback import open_store
 from explainops_server.feedback.base import FeedbackRecord, PredictionRecord
+from explainops_server.service.contract import VersionStatsOut
 
 from .conftest import MODEL
 
@@ -23,19 +24,19 @@ def test_a_late_label_lands_in_the_window_of_its_prediction(store_dsn):
             ]
         )
         # The newer prediction is labelled first (wrong); the older one's label arrives much later (right).
-        store.add_feedback([FeedbackRecord("f-new", "new", MODEL, 3000.0, label=1)], atomic=False)
-        store.add_feedback([FeedbackRecord("f-old", "old", MODEL, 5000.0, label=0)], atomic=False)
-        store.add_feedback([FeedbackRecord("f-old-2", "old", MODEL, 6000.0, correct=True)], atomic=False)
+        store.add_feedback([FeedbackRecord(feedback_id="f-new", prediction_id="new", model_name=MODEL, created_at=3000.0, label=1)], atomic=False)
+        store.add_feedback([FeedbackRecord(feedback_id="f-old", prediction_id="old", model_name=MODEL, created_at=5000.0, label=0)], atomic=False)
+        store.add_feedback([FeedbackRecord(feedback_id="f-old-2", prediction_id="old", model_name=MODEL, created_at=6000.0, correct=True)], atomic=False)
         (newest,) = store.version_stats(MODEL, 1)
         assert (newest.window_count, newest.correct_in_window) == (1, 0)  # "new", not the late label
         assert newest.label_delay_mean == pytest.approx(1000.0)
         (both,) = store.version_stats(MODEL, 10)
-        figures = both.to_dict(10)
-        assert figures["accuracy"] == pytest.approx(0.5)
-        assert figures["labelled_share"] == pytest.approx(2 / 3)
+        figures = VersionStatsOut.of(both)
+        assert figures.accuracy == pytest.approx(0.5)
+        assert figures.labelled_share == pytest.approx(2 / 3)
         # From each prediction to its *first* label: 1000 s and 4000 s.
-        assert figures["label_delay_mean_seconds"] == pytest.approx(2500.0)
-        assert figures["label_delay_max_seconds"] == pytest.approx(4000.0)
+        assert figures.label_delay_mean_seconds == pytest.approx(2500.0)
+        assert figures.label_delay_max_seconds == pytest.approx(4000.0)
 
 
 def test_stats_and_metrics_report_labelled_share_and_label_delay(run_server, small_model):

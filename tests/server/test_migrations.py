@@ -12,6 +12,7 @@ import pytest
 from explainops_server.errors import StoreError
 from explainops_server.feedback import open_store
 from explainops_server.feedback.schema import MIGRATIONS, Migration, latest_version
+from explainops_server.service.contract import VersionStatsOut
 
 TESTDATA = Path(__file__).parent / "testdata"
 MODEL = "legacy-model"
@@ -135,7 +136,7 @@ def test_a_store_from_before_migrations_upgrades_in_place(legacy):
         assert store.schema_version() == latest_version()
         assert legacy.dump() == before  # every row, every column, unchanged
 
-        stats = {s.model_version: s.to_dict(window=100) for s in store.version_stats(MODEL, 100)}
+        stats = {s.model_version: VersionStatsOut.of(s).model_dump() for s in store.version_stats(MODEL, 100)}
         # v1, newest label first per prediction: p1 right (corrected), p3 wrong, p2 right, p0 right.
         assert stats["v1"]["predictions"] == 8
         assert (stats["v1"]["labelled_count"], stats["v1"]["window_count"]) == (4, 4)
@@ -158,7 +159,7 @@ def test_a_store_from_before_migrations_upgrades_in_place(legacy):
         from explainops_server.feedback.base import FeedbackRecord
 
         (outcome,) = store.add_feedback(
-            [FeedbackRecord("f-new", "p10", MODEL, 1_800_000_000.0, label=1)], atomic=True
+            [FeedbackRecord(feedback_id="f-new", prediction_id="p10", model_name=MODEL, created_at=1_800_000_000.0, label=1)], atomic=True
         )
         assert (outcome.status, outcome.model_version) == ("created", "v2")
 

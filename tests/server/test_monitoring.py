@@ -64,6 +64,8 @@ def test_input_and_explanation_drift_reach_stats_monitoring_and_metrics(run_serv
         stats = http.get(f"/v1/models/{MODEL}/feedback/stats").json()
         metrics = http.get("/metrics").text
     assert stats["input_drift"] >= len(SIZE_FEATURES) / len(names) and stats["explanation_drift"] is not None
+    (served,) = [v for v in stats["by_version"] if v["model_version"] == "v1"]
+    assert (served["input_drift"], served["explanation_drift"]) == (stats["input_drift"], stats["explanation_drift"])
     series = samples(metrics)
     def key(name: str, **labels: str) -> tuple[str, tuple]:
         return name, tuple(sorted({"model": MODEL, "model_version": "v1", **labels}.items()))
@@ -94,6 +96,12 @@ def test_monitoring_is_token_guarded_and_can_be_turned_off(run_server, small_mod
     assert httpx.get(f"{guarded.url}/v1/models/{MODEL}/monitoring", timeout=30).status_code == 401
     ok = httpx.get(f"{guarded.url}/v1/models/{MODEL}/monitoring", headers={"Authorization": "Bearer t0k3n"}, timeout=30)
     assert ok.status_code == 200 and ok.json()["model_version"] == "v1"
+    # Drift and label delay describe the model's data: guarded like /monitoring. Store size is public.
+    public = httpx.get(f"{guarded.url}/metrics", timeout=30).text
+    full = httpx.get(f"{guarded.url}/metrics", headers={"Authorization": "Bearer t0k3n"}, timeout=30).text
+    assert "explainops_store_rows" in public and "explainops_store_rows" in full
+    for name in ("explainops_input_drift_share", "explainops_explanation_drift", "explainops_label_delay_seconds"):
+        assert name not in public and f"# HELP {name}" in full
 
     off = run_server(small_model, monitor_interval=0)
     doc = httpx.get(f"{off.url}/v1/models/{MODEL}/monitoring", timeout=30).json()

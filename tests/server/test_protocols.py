@@ -129,8 +129,15 @@ def test_metadata_health_docs_metrics(client, small_model):
         "/v1/models/{name}/feedback/stats",
         "/v1/models/{name}/predictions",
         "/v1/models/{name}/explanations/ale",
+        "/v1/models/{name}/monitoring",
+        "/v1/models/{name}/audit",
     ):
         assert route in paths
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    monitoring_fields = {"labelled_share", "label_delay_mean_seconds", "label_delay_max_seconds", "input_drift",
+                         "explanation_drift"}
+    assert monitoring_fields <= set(schemas["VersionStatsOut"]["required"])
+    assert {"input_drift", "explanation_drift", "store"} <= set(schemas["MonitoringOut"]["required"])
     if console_directory() is not None:
         console = client.get("/console/")
         assert console.status_code == 200 and "text/html" in console.headers["content-type"]

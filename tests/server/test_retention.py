@@ -31,14 +31,14 @@ def fill(store) -> None:
     live = [prediction(f"live-{i}", NOW - DAY + 60 * i) for i in range(100)]
     other_model = [prediction(f"other-{i}", NOW - 40 * DAY + i, model="other") for i in range(10)]
     store.record_predictions(old + late_labelled + live + other_model)
-    feedback = [FeedbackRecord(f"f-old-{i}", f"old-{i}", MODEL, NOW - 39 * DAY, label=i % 2) for i in range(40)]
+    feedback = [FeedbackRecord(feedback_id=f"f-old-{i}", prediction_id=f"old-{i}", model_name=MODEL, created_at=NOW - 39 * DAY, label=i % 2) for i in range(40)]
     # Predicted 45 days ago, labelled an hour ago: kept, and the trainer reads it.
-    feedback += [FeedbackRecord(f"f-late-{i}", f"late-{i}", MODEL, NOW - 3600, label=0) for i in range(5)]
+    feedback += [FeedbackRecord(feedback_id=f"f-late-{i}", prediction_id=f"late-{i}", model_name=MODEL, created_at=NOW - 3600, label=0) for i in range(5)]
     feedback += [
-        FeedbackRecord(f"f-live-{i}", f"live-{i}", MODEL, NOW - DAY + 60 * i + 30, label=i % 3 and 1)
+        FeedbackRecord(feedback_id=f"f-live-{i}", prediction_id=f"live-{i}", model_name=MODEL, created_at=NOW - DAY + 60 * i + 30, label=i % 3 and 1)
         for i in range(60)
     ]
-    feedback += [FeedbackRecord(f"f-rate-{i}", f"live-{i}", MODEL, NOW - 10, explanation_rating=4) for i in range(5)]
+    feedback += [FeedbackRecord(feedback_id=f"f-rate-{i}", prediction_id=f"live-{i}", model_name=MODEL, created_at=NOW - 10, explanation_rating=4) for i in range(5)]
     assert all(o.status == "created" for o in store.add_feedback(feedback, atomic=True))
 
 

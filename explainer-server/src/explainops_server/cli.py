@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model-name", default=None, help="Only this model (default: every model).")
     export.add_argument("--since", default=None, help="Unix seconds or ISO 8601 time; inclusive.")
     export.add_argument("--until", default=None, help="Unix seconds or ISO 8601 time; exclusive.")
+    document = sub.add_parser("openapi", help="Print the OpenAPI document of `serve` (no model is loaded).")
+    document.add_argument("--auth-scope", choices=["feedback", "all"], default="feedback")
     return parser
 
 
@@ -113,6 +115,17 @@ def serve(settings: ServerSettings) -> int:
     return 0
 
 
+def openapi(auth_scope: str) -> int:
+    sys.argv = sys.argv[:1]  # kserve parses sys.argv when first imported
+    from explainops_server.rest.app import create_app
+    from explainops_server.service.dataplane import DataPlane
+
+    settings = ServerSettings(model_name="model", model_uri="unused", auth_scope=auth_scope)
+    app = create_app(settings, DataPlane(settings))  # the document needs the routes, not a loaded model
+    print(json.dumps(app.openapi(), indent=1, sort_keys=True))
+    return 0
+
+
 def train(argv: Sequence[str]) -> int:
     try:
         training = importlib.import_module("explainops_server.training.cli")
@@ -151,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "audit":
         return audit_export(args)
+    if args.command == "openapi":
+        return openapi(args.auth_scope)
     try:
         settings = settings_from_args(args)
     except ValidationError as exc:

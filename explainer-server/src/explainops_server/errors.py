@@ -23,6 +23,16 @@ class InvalidInput(ExplainOpsError):
     status = 422
 
 
+class UnsupportedMediaType(ExplainOpsError):
+    kind = "unsupported_media_type"
+    status = 415
+
+
+class MethodNotAllowed(ExplainOpsError):
+    kind = "method_not_allowed"
+    status = 405
+
+
 class MalformedRequest(ExplainOpsError):
     kind = "malformed_request"
     status = 400
@@ -57,6 +67,13 @@ class Unauthorized(ExplainOpsError):
 
 class ExplainerBusy(ExplainOpsError):
     kind = "explainer_busy"
+    status = 503
+
+
+class RecorderBusy(ExplainOpsError):
+    """Predictions wait to be recorded faster than the store takes them: push back, drop nothing."""
+
+    kind = "recorder_busy"
     status = 503
 
 

@@ -64,13 +64,26 @@ class ServerSettings(BaseSettings):
         default=None, description="Bearer token for feedback, listing and admin routes."
     )
     auth_token_file: Path | None = Field(default=None, description="File holding the bearer token.")
+    auth_scope: Literal["feedback", "all"] = Field(
+        default="feedback",
+        description="What the token guards: feedback (feedback, stats, listing, guarded metrics) or all "
+        "(also predict, explain, V2 infer, ALE and model metadata); health stays open.",
+    )
     record_flush_ms: int = Field(
         default=50, ge=1, le=10_000, description="Prediction records reach the store within this many ms."
     )
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
     )
-    max_batch: int = Field(default=1000, ge=1, description="Most rows per predict/explain or feedback batch.")
+    max_batch: int = Field(default=1000, ge=1, description="Most rows per predict request or feedback batch.")
+    max_explain_rows: int = Field(
+        default=10, ge=1, le=1000, description="Most rows per explain request (each row is a full explanation)."
+    )
+    record_buffer: int = Field(
+        default=100_000,
+        ge=100,
+        description="Predictions that may wait to be recorded; beyond that predict answers 503 (push back).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
     monitor_interval: float = Field(
         default=30.0, ge=0, le=86_400, description="Seconds between drift computations (0 turns monitoring off)."

@@ -351,6 +351,8 @@ def render_inference_service(
     if spec.serving.auth_token_secret_ref is not None:
         ref = spec.serving.auth_token_secret_ref
         explainer_env.append(_secret_env("EXPLAINOPS_AUTH_TOKEN", ref.name, ref.key))
+    if spec.serving.auth_scope != "feedback":  # the server's default; keeps existing renders unchanged
+        explainer_env.append({"name": "EXPLAINOPS_AUTH_SCOPE", "value": spec.serving.auth_scope})
 
     predictor_container = {
         "name": PREDICTOR_CONTAINER,

@@ -221,11 +221,14 @@ class ServingSpec(_Model):
         )
     )
     auth_token_secret_ref: SecretKeyRef | None = None
+    auth_scope: Literal["feedback", "all"] = "feedback"  # what the token guards (the server's --auth-scope)
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> ServingSpec:
         if self.max_replicas is not None and self.max_replicas < self.replicas:
             raise SpecFieldError("maxReplicas", f"must be >= spec.serving.replicas ({self.replicas})")
+        if self.auth_scope == "all" and self.auth_token_secret_ref is None:
+            raise SpecFieldError("authScope", "all needs spec.serving.authTokenSecretRef (the token it requires)")
         return self
 
 

@@ -1,6 +1,27 @@
+// @ts-check
 // ExplainOps feedback console: plain JavaScript, no build step, no external resources.
 // It uses the same REST API as any other client and sends the bearer token when one is set.
+// Types come from the server's OpenAPI document (`make lint` generates them and runs tsc on this file).
 "use strict";
+
+/** @typedef {import("explainops-api").components["schemas"]} Schemas */
+/** @typedef {Schemas["PredictionListing"]} PredictionListing */
+/** @typedef {Schemas["RecordedPrediction"]} RecordedPrediction */
+/** @typedef {Schemas["RecordedFeedback"]} RecordedFeedback */
+/** @typedef {Schemas["StatsOut"]} Stats */
+/** @typedef {Schemas["MonitoringOut"]} Monitoring */
+/** @typedef {Schemas["ExplainResponse"]} ExplainResponse */
+/** @typedef {Schemas["ExplainResponse"]["explanations"][number] | NonNullable<RecordedPrediction["explanation"]>} AnyExplanation */
+/** @typedef {Schemas["FeedbackIn"]} FeedbackIn */
+/** @typedef {Schemas["ModelList"]} ModelList */
+/** @typedef {Schemas["ErrorBody"]} ErrorBody */
+/** @typedef {{feature: string, value: number | undefined, weight: number}} Bar */
+/**
+ * A recorded prediction as the page shows it.
+ * @typedef {{raw: RecordedPrediction, id: string, time: number, version: string, inputs: number[],
+ *   predicted: number, proba: number | null, feedback: Partial<RecordedFeedback> | null,
+ *   correct: boolean | null, explanation: AnyExplanation | null}} Row
+ */
 
 const TOKEN_KEY = "explainops.console.token";
 const MODEL_KEY = "explainops.console.model";
@@ -12,20 +33,39 @@ const LIST_ROWS = 100; // of which the list shows the newest
 
 const state = {
   model: "",
-  classNames: null,
-  featureNames: null,
+  /** @type {string[]} */
+  classNames: [],
+  /** @type {string[]} */
+  featureNames: [],
+  /** @type {Row[]} */
   predictions: [],
+  /** @type {string | null} */
   selectedId: null,
-  verdict: null, // "correct" | "wrong" | null
+  /** @type {"correct" | "wrong" | null} */
+  verdict: null,
+  /** @type {Stats | null} */
   stats: null,
-  explanations: new Map(), // prediction id -> explanation fetched in this page
+  /** @type {Monitoring | {status: "unavailable", note: string} | null} GET .../monitoring, or why it failed */
+  monitoring: null,
+  /** @type {Map<string, AnyExplanation>} prediction id -> explanation fetched in this page */
+  explanations: new Map(),
 };
 
-const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+function $(id) {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`missing element #${id}`);
+  return node;
+}
+/** @param {string} id */
+const input = (id) => /** @type {HTMLInputElement} */ ($(id));
+/** @param {string} id */
+const button = (id) => /** @type {HTMLButtonElement} */ ($(id));
 
 // ---------------------------------------------------------------- REST client
 
 class ApiError extends Error {
+  /** @param {number} status @param {string} kind @param {string} detail */
   constructor(status, kind, detail) {
     super(`${status} ${kind}: ${detail}`);
     this.status = status;
@@ -38,7 +78,14 @@ function token() {
   return sessionStorage.getItem(TOKEN_KEY) || "";
 }
 
+/**
+ * @template T
+ * @param {string} path
+ * @param {{method?: string, body?: unknown}} [options]
+ * @returns {Promise<T>}
+ */
 async function api(path, { method = "GET", body } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token()) headers.Authorization = `Bearer ${token()}`;
@@ -47,29 +94,25 @@ async function api(path, { method = "GET", body } = {}) {
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  let payload = null;
   const text = await response.text();
-  if (text) {
-    try { payload = JSON.parse(text); } catch { payload = { detail: text }; }
-  }
   if (!response.ok) {
-    const kind = (payload && payload.error) || response.statusText || "error";
-    const detail = (payload && (payload.detail || payload.message)) || "";
-    throw new ApiError(response.status, kind, typeof detail === "string" ? detail : JSON.stringify(detail));
+    /** @type {Partial<ErrorBody>} */
+    let error = {};
+    try { error = JSON.parse(text); } catch { error = { detail: text }; }
+    throw new ApiError(response.status, error.error || response.statusText || "error", error.detail || "");
   }
-  return payload;
+  return JSON.parse(text);
 }
 
 const modelPath = (suffix = "") => `/v1/models/${encodeURIComponent(state.model)}${suffix}`;
 
+/** @param {unknown} err */
 function showError(err) {
   const banner = $("banner");
   if (!err) { banner.hidden = true; banner.textContent = ""; return; }
-  let text = err.message || String(err);
+  let text = err instanceof Error ? err.message : String(err);
   if (err instanceof ApiError && err.status === 401) {
     text = "This server requires a bearer token for this action: enter it in the Token field and press Load.";
-  } else if (err instanceof ApiError && err.status === 403) {
-    text = "The token was refused by the server (403).";
   }
   banner.textContent = text;
   banner.hidden = false;
@@ -77,17 +120,11 @@ function showError(err) {
 
 // ---------------------------------------------------------------- helpers
 
-// Finds the first value under `key` anywhere in a JSON document (depth-first, bounded).
-function findKey(doc, key, depth = 0) {
-  if (!doc || typeof doc !== "object" || depth > 6) return undefined;
-  if (!Array.isArray(doc) && Object.prototype.hasOwnProperty.call(doc, key)) return doc[key];
-  for (const value of Object.values(doc)) {
-    const found = findKey(value, key, depth + 1);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
+/**
+ * @param {string} tag
+ * @param {Record<string, string>} [attrs]
+ * @param {...(Node | string)} children
+ */
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -99,154 +136,95 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/**
+ * @param {string} tag
+ * @param {Record<string, string | number>} [attrs]
+ * @param {string} [text]
+ */
 function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   if (text !== undefined) node.textContent = text;
   return node;
 }
 
+/** @param {number | null | undefined} x */
 const pct = (x) => (x === null || x === undefined || Number.isNaN(x) ? "–" : `${(100 * x).toFixed(1)} %`);
+/** @param {number | undefined} x */
 const num = (x, digits = 3) => (typeof x === "number" ? Number(x.toPrecision(digits)).toString() : String(x));
 
-function shortTime(value) {
-  if (!value) return "";
-  const date = typeof value === "number" ? new Date(value < 1e12 ? value * 1000 : value) : new Date(value);
-  if (Number.isNaN(date.getTime())) return String(value);
-  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
-}
-
-function timeValue(value) {
-  if (value === undefined || value === null) return NaN;
-  if (typeof value === "number") return value < 1e12 ? value * 1000 : value;
-  return new Date(value).getTime();
+/** @param {number} seconds since the epoch, as the server records time */
+function shortTime(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString([], {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
 }
 
 // ---------------------------------------------------------------- prediction records
 
-function className(value) {
-  if (value === null || value === undefined) return "?";
-  if (typeof value === "number" && state.classNames && state.classNames[value] !== undefined) {
-    return state.classNames[value];
-  }
-  return String(value);
-}
-
-function predictedValue(record) {
-  if (record.predicted_label !== undefined && record.predicted_label !== null) return record.predicted_label;
-  const out = record.prediction !== undefined ? record.prediction
-    : record.outputs !== undefined ? record.outputs : record.output;
-  if (Array.isArray(out)) return out.length === 1 ? out[0] : out;
-  if (out && typeof out === "object") {
-    for (const key of ["label", "class", "prediction", "predicted_class"]) {
-      if (out[key] !== undefined) return out[key];
-    }
-  }
-  return out;
-}
-
-function probability(record) {
-  const proba = findKey(record, "probabilities") ?? findKey(record, "proba") ?? findKey(record, "probability");
-  if (proba === undefined || proba === null) return null;
-  if (typeof proba === "number") return proba;
-  const flat = Array.isArray(proba[0]) ? proba[0] : proba;
-  if (Array.isArray(flat) && flat.length) return Math.max(...flat);
-  return null;
+/** @param {number | null | undefined} index */
+function className(index) {
+  if (index === null || index === undefined) return "?";
+  return state.classNames[index] ?? String(index);
 }
 
 // Several feedback records may exist for one prediction (a verdict, later a rating): the latest value
 // of each field wins.
-function latestFeedback(record) {
-  const fb = record.feedback;
-  if (!fb) return null;
-  const list = Array.isArray(fb) ? fb : [fb];
+/** @param {RecordedFeedback[]} list @returns {Partial<RecordedFeedback> | null} */
+function latestFeedback(list) {
   if (!list.length) return null;
+  /** @type {Record<string, unknown>} */
   const merged = {};
   for (const item of list) {
     for (const [key, value] of Object.entries(item)) if (value !== null && value !== undefined) merged[key] = value;
   }
-  return merged;
-}
-
-function labelOf(feedback) {
-  if (!feedback) return undefined;
-  return feedback.label ?? feedback.true_label;
+  return /** @type {Partial<RecordedFeedback>} */ (merged);
 }
 
 // Was the prediction right, according to the latest feedback? null when nobody said.
-function correctness(record) {
-  const fb = latestFeedback(record);
+/** @param {RecordedPrediction} record @param {Partial<RecordedFeedback> | null} fb */
+function correctness(record, fb) {
   if (!fb) return null;
   if (typeof fb.correct === "boolean") return fb.correct;
-  const label = labelOf(fb);
-  if (label === undefined || label === null) return null;
-  return String(className(label)) === String(className(predictedValue(record)));
+  if (typeof fb.label !== "number") return null;
+  return fb.label === record.predicted_label;
 }
 
+/** @param {RecordedPrediction} record @returns {Row} */
 function normalise(record) {
+  const feedback = latestFeedback(record.feedback);
   return {
     raw: record,
-    id: record.prediction_id ?? record.id,
-    time: record.created_at ?? record.timestamp ?? record.time,
-    version: record.model_version ?? record.version ?? "",
-    inputs: record.inputs ?? record.instance ?? record.input,
-    predicted: predictedValue(record),
-    proba: probability(record),
-    feedback: latestFeedback(record),
-    correct: correctness(record),
-    explanation: record.explanation ?? record.explanation_summary ?? null,
+    id: record.prediction_id,
+    time: record.created_at,
+    version: record.model_version,
+    inputs: record.inputs,
+    predicted: record.predicted_label,
+    proba: record.probabilities.length ? Math.max(...record.probabilities) : null,
+    feedback,
+    correct: correctness(record, feedback),
+    explanation: record.explanation ?? null,
   };
 }
 
 // ---------------------------------------------------------------- explanation pictures
 
-// Returns [{feature, value, weight}] for SHAP-like explanations, or null. `inputs` gives feature values.
-function attributions(explanation, predicted, inputs) {
-  if (!explanation) return null;
-  const names = findKey(explanation, "feature_names") || state.featureNames || [];
-  const row = Array.isArray(inputs) && Array.isArray(inputs[0]) ? inputs[0] : inputs;
-  const valueOf = (feature, i) => {
-    if (!Array.isArray(row)) return undefined;
-    const index = names.indexOf(feature);
-    return row[index >= 0 ? index : i];
-  };
-  let values = findKey(explanation, "shap_values");
-  if (Array.isArray(values) && values.length) {
-    // One array of per-feature values per class (Alibi may add an instance axis): take the predicted class.
-    const explained = findKey(explanation, "predicted_class");
-    const classIndex = typeof explained === "number" ? explained : typeof predicted === "number" ? predicted : 0;
-    if (Array.isArray(values[0])) values = values[Math.min(classIndex, values.length - 1)];
-    if (Array.isArray(values[0])) values = values[0];
-    return values.map((weight, i) => ({
-      feature: names[i] ?? `feature ${i}`, value: Array.isArray(row) ? row[i] : undefined, weight: Number(weight),
-    }));
+// Bars for a SHAP explanation: every feature of a full explanation, the top ones of a recorded summary.
+/** @param {AnyExplanation} explanation @param {number[]} inputs @returns {Bar[] | null} */
+function attributions(explanation, inputs) {
+  if (explanation.type === "anchor") return null;
+  const names = state.featureNames;
+  if ("shap_values" in explanation) {
+    const perClass = explanation.shap_values;
+    const values = perClass[Math.min(explanation.predicted_class, perClass.length - 1)];
+    return values.map((weight, i) => ({ feature: explanation.feature_names[i] ?? `feature ${i}`, value: inputs[i], weight }));
   }
-  const listed = findKey(explanation, "top_features") ?? findKey(explanation, "attributions")
-    ?? findKey(explanation, "feature_attributions");
-  if (Array.isArray(listed) && listed.length && typeof listed[0] === "object") {
-    return listed.map((item, i) => {
-      const feature = item.feature ?? item.name ?? names[i] ?? `feature ${i}`;
-      const weight = item.weight ?? item.attribution ?? item.shap_value ?? item.contribution ?? item.value;
-      return { feature, value: valueOf(feature, i), weight: Number(weight) };
-    });
-  }
-  if (listed && typeof listed === "object" && !Array.isArray(listed)) {
-    return Object.entries(listed).map(([feature, weight], i) => ({ feature, value: valueOf(feature, i), weight: Number(weight) }));
-  }
-  return null;
+  return explanation.top_features.map((item) => ({
+    feature: item.feature, value: inputs[names.indexOf(item.feature)], weight: item.value,
+  }));
 }
 
-function anchorOf(explanation) {
-  if (!explanation) return null;
-  const anchor = findKey(explanation, "anchor");
-  if (!Array.isArray(anchor)) return null;
-  return {
-    rule: anchor,
-    precision: findKey(explanation, "precision"),
-    coverage: findKey(explanation, "coverage"),
-  };
-}
-
+/** @param {Bar[]} items */
 function attributionChart(items) {
   const top = [...items].sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).slice(0, 10);
   const width = 520, rowH = 20, labelW = 230, valueW = 52, top0 = 6;
@@ -273,33 +251,34 @@ function attributionChart(items) {
   return root;
 }
 
+/** @param {string} label @param {number} value */
 function meter(label, value) {
   const fill = el("div", { class: "fill" });
-  fill.style.width = `${Math.max(0, Math.min(1, Number(value) || 0)) * 100}%`;
+  fill.style.width = `${Math.max(0, Math.min(1, value)) * 100}%`;
   return el("div", { class: "meter" }, el("span", { text: label }), el("div", { class: "bar" }, fill),
     el("span", { text: pct(value) }));
 }
 
+/** @param {HTMLElement} container @param {AnyExplanation | null} explanation @param {number} predicted @param {number[]} inputs */
 function renderExplanation(container, explanation, predicted, inputs) {
   container.replaceChildren();
   if (!explanation) {
     container.append(el("p", { class: "muted", text: "No explanation recorded for this prediction. Press Explain." }));
     return;
   }
-  const anchor = anchorOf(explanation);
-  if (anchor) {
+  if (explanation.type === "anchor") {
     const rule = el("div", { class: "anchor-rule", "data-kind": "anchor" });
     rule.append(el("span", { class: "kw", text: "IF " }));
-    anchor.rule.forEach((cond, i) => {
+    explanation.anchor.forEach((cond, i) => {
       if (i) rule.append(el("span", { class: "kw", text: " AND " }));
       rule.append(el("span", { class: "cond", text: cond }));
     });
-    if (!anchor.rule.length) rule.append(el("span", { class: "cond", text: "(any input)" }));
+    if (!explanation.anchor.length) rule.append(el("span", { class: "cond", text: "(any input)" }));
     rule.append(el("span", { class: "kw", text: " THEN " }), el("span", { class: "class-chip", text: className(predicted) }));
-    container.append(rule, meter("Precision", anchor.precision), meter("Coverage", anchor.coverage));
+    container.append(rule, meter("Precision", explanation.precision), meter("Coverage", explanation.coverage));
     return;
   }
-  const items = attributions(explanation, predicted, inputs);
+  const items = attributions(explanation, inputs);
   if (items && items.length) {
     container.append(attributionChart(items));
     container.append(el("div", { class: "legend" },
@@ -314,24 +293,23 @@ function renderExplanation(container, explanation, predicted, inputs) {
 
 const VERSION_COLOURS = ["#34495e", "#16a085", "#8e44ad", "#d35400", "#2980b9", "#c0392b"];
 
+/** @param {string} version @param {string[]} versions */
 function versionColour(version, versions) {
   const index = versions.indexOf(version);
   return VERSION_COLOURS[(index < 0 ? 0 : index) % VERSION_COLOURS.length];
 }
 
 function versionOrder() {
-  const byVersion = (state.stats && state.stats.by_version) || [];
-  const seen = byVersion.map((v) => v.model_version);
+  const seen = (state.stats ? state.stats.by_version : []).map((v) => v.model_version);
   for (const p of [...state.predictions].reverse()) if (p.version && !seen.includes(p.version)) seen.push(p.version);
-  return seen.sort((a, b) => String(a).localeCompare(String(b), undefined, { numeric: true }));
+  return seen.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
 }
 
 // Rolling accuracy over the labelled predictions on this page, in time order, one colour per version.
 function renderAccuracyChart() {
   const box = $("accuracy-chart");
   box.replaceChildren();
-  const labelled = state.predictions.filter((p) => p.correct !== null)
-    .sort((a, b) => timeValue(a.time) - timeValue(b.time));
+  const labelled = state.predictions.filter((p) => p.correct !== null).sort((a, b) => a.time - b.time);
   if (!labelled.length) {
     box.append(el("p", { class: "muted", text: "No labelled feedback yet." }));
     return;
@@ -343,7 +321,9 @@ function renderAccuracyChart() {
   });
   const width = 360, height = 150, left = 34, right = 8, top = 8, bottom = 22;
   const plotW = width - left - right, plotH = height - top - bottom;
+  /** @param {number} i */
   const sx = (i) => left + (points.length === 1 ? plotW / 2 : (i / (points.length - 1)) * plotW);
+  /** @param {number} y */
   const sy = (y) => top + (1 - y) * plotH;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "Accuracy over time" });
   for (const tick of [0, 0.5, 1]) {
@@ -369,8 +349,9 @@ function renderAccuracyChart() {
 function renderHistoryChart() {
   const box = $("history-chart");
   box.replaceChildren();
-  const byVersion = ((state.stats && state.stats.by_version) || []).slice()
-    .sort((a, b) => String(a.model_version).localeCompare(String(b.model_version), undefined, { numeric: true }));
+  const stats = state.stats;
+  const byVersion = (stats ? stats.by_version : []).slice()
+    .sort((a, b) => a.model_version.localeCompare(b.model_version, undefined, { numeric: true }));
   if (!byVersion.length) {
     box.append(el("p", { class: "muted", text: "No version history yet." }));
     return;
@@ -388,7 +369,7 @@ function renderHistoryChart() {
   }
   byVersion.forEach((v, i) => {
     const cx = left + slot * (i + 0.5);
-    const served = state.stats && v.model_version === state.stats.model_version;
+    const served = stats !== null && v.model_version === stats.model_version;
     if (i > 0) root.append(svg("text", { x: cx - slot / 2, y: top + plotH + 14, "text-anchor": "middle", fill: "var(--muted)" }, "→"));
     if (typeof v.accuracy === "number") {
       const h = v.accuracy * plotH;
@@ -401,7 +382,7 @@ function renderHistoryChart() {
     root.append(svg("text", { x: cx, y: top + plotH + 14, "text-anchor": "middle", "font-weight": served ? "700" : "400" },
       `${v.model_version}${served ? " (served)" : ""}`));
     root.append(svg("text", { x: cx, y: top + plotH + 28, "text-anchor": "middle", fill: "var(--muted)" },
-      `${v.labelled_count ?? 0} labelled / ${v.predictions ?? 0} pred.`));
+      `${v.labelled_count} labelled / ${v.predictions} pred.`));
   });
   box.append(root);
 }
@@ -409,21 +390,22 @@ function renderHistoryChart() {
 // ---------------------------------------------------------------- rendering
 
 function renderFigures() {
-  const s = state.stats || {};
-  $("fig-version").textContent = s.model_version ?? "–";
-  $("fig-accuracy").textContent = pct(s.accuracy);
-  $("fig-labelled").textContent = s.labelled_count ?? "–";
-  $("fig-predictions").textContent = s.predictions ?? "–";
-  $("fig-rating").textContent = typeof s.mean_explanation_rating === "number"
+  const s = state.stats;
+  $("fig-version").textContent = s ? s.model_version : "–";
+  $("fig-accuracy").textContent = pct(s && s.accuracy);
+  $("fig-labelled").textContent = s ? String(s.labelled_count) : "–";
+  $("fig-predictions").textContent = s ? String(s.predictions) : "–";
+  $("fig-rating").textContent = s && typeof s.mean_explanation_rating === "number"
     ? `${s.mean_explanation_rating.toFixed(2)} / 5 (${s.explanation_ratings})` : "–";
 }
 
+/** @param {Row} p */
 function feedbackTags(p) {
   const cell = el("td");
   if (p.correct === true) cell.append(el("span", { class: "tag ok", text: "correct" }));
   else if (p.correct === false) {
-    const label = labelOf(p.feedback);
-    cell.append(el("span", { class: "tag wrong", text: label === undefined || label === null ? "wrong" : `wrong → ${className(label)}` }));
+    const label = p.feedback && p.feedback.label;
+    cell.append(el("span", { class: "tag wrong", text: typeof label === "number" ? `wrong → ${className(label)}` : "wrong" }));
   }
   const rating = p.feedback && p.feedback.explanation_rating;
   if (rating) cell.append(" ", el("span", { class: "tag rated", text: `★ ${rating}` }));
@@ -446,14 +428,14 @@ function renderList() {
   }
 }
 
+/** @param {Row} p */
 function feedbackSummary(p) {
   const fb = p.feedback;
   if (!fb) return "No feedback yet.";
   const parts = [];
   if (p.correct === true) parts.push("marked correct");
   if (p.correct === false) {
-    const label = labelOf(fb);
-    parts.push(label === undefined || label === null ? "marked wrong" : `marked wrong, true label ${className(label)}`);
+    parts.push(typeof fb.label === "number" ? `marked wrong, true label ${className(fb.label)}` : "marked wrong");
   }
   if (fb.explanation_rating) parts.push(`explanation rated ${fb.explanation_rating}/5`);
   if (fb.comment) parts.push(`“${fb.comment}”`);
@@ -477,12 +459,8 @@ function renderDetail() {
   renderExplanation($("explanation"), state.explanations.get(p.id) || p.explanation, p.predicted, p.inputs);
   const inputs = $("detail-inputs");
   inputs.replaceChildren();
-  const values = Array.isArray(p.inputs) && Array.isArray(p.inputs[0]) ? p.inputs[0] : p.inputs;
-  if (Array.isArray(values)) {
-    values.forEach((v, i) => inputs.append(el("tr", {}, el("td", { text: (state.featureNames || [])[i] ?? `feature ${i}` }), el("td", { text: num(v, 4) }))));
-  } else if (values && typeof values === "object") {
-    for (const [k, v] of Object.entries(values)) inputs.append(el("tr", {}, el("td", { text: k }), el("td", { text: num(v, 4) })));
-  }
+  p.inputs.forEach((v, i) => inputs.append(el("tr", {},
+    el("td", { text: state.featureNames[i] ?? `feature ${i}` }), el("td", { text: num(v, 4) }))));
 }
 
 function resetFeedbackForm() {
@@ -490,21 +468,22 @@ function resetFeedbackForm() {
   $("mark-correct").classList.remove("selected");
   $("mark-wrong").classList.remove("selected");
   $("true-label-box").hidden = true;
-  for (const radio of document.querySelectorAll('input[name="rating"]')) radio.checked = false;
-  $("comment").value = "";
+  for (const radio of document.querySelectorAll('input[name="rating"]')) /** @type {HTMLInputElement} */ (radio).checked = false;
+  input("comment").value = "";
   $("feedback-result").textContent = "";
 }
 
+/** @param {Row} p */
 function fillLabelChoices(p) {
-  const select = $("true-label");
-  select.replaceChildren();
-  const names = state.classNames || [];
-  names.forEach((name, index) => select.append(el("option", { value: String(index), text: name })));
+  const choice = /** @type {HTMLSelectElement} */ ($("true-label"));
+  choice.replaceChildren();
+  state.classNames.forEach((name, index) => choice.append(el("option", { value: String(index), text: name })));
   // Default to the first class that differs from the prediction: "wrong" on a binary task means the other one.
-  const other = names.findIndex((n) => String(n) !== String(className(p.predicted)));
-  if (other >= 0) select.value = String(other);
+  const other = state.classNames.findIndex((_, index) => index !== p.predicted);
+  if (other >= 0) choice.value = String(other);
 }
 
+/** @param {string} id */
 function select(id) {
   state.selectedId = id;
   resetFeedbackForm();
@@ -516,36 +495,17 @@ function select(id) {
 
 // ---------------------------------------------------------------- actions
 
-async function loadMetadata() {
-  state.classNames = null;
-  state.featureNames = null;
-  for (const path of [modelPath(), `/v2/models/${encodeURIComponent(state.model)}`]) {
-    try {
-      const meta = await api(path);
-      state.classNames = state.classNames || findKey(meta, "class_names") || null;
-      state.featureNames = state.featureNames || findKey(meta, "feature_names") || null;
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) throw err;
-    }
-  }
-}
-
 async function refresh() {
   if (!state.model) return;
   try {
     const [stats, listing] = await Promise.all([
-      api(`${modelPath("/feedback/stats")}?window=100`),
-      api(`${modelPath("/predictions")}?limit=${HISTORY_ROWS}`),
+      /** @type {Promise<Stats>} */ (api(`${modelPath("/feedback/stats")}?window=100`)),
+      /** @type {Promise<PredictionListing>} */ (api(`${modelPath("/predictions")}?limit=${HISTORY_ROWS}`)),
     ]);
     state.stats = stats;
-    const records = Array.isArray(listing) ? listing : listing.predictions || listing.items || [];
-    state.classNames = state.classNames || findKey(listing, "class_names") || null;
-    state.featureNames = state.featureNames || findKey(listing, "feature_names") || null;
-    state.predictions = records.map(normalise);
-    if (!state.classNames) {
-      const seen = [...new Set(state.predictions.map((p) => p.predicted).filter((v) => typeof v !== "object"))];
-      if (seen.every((v) => typeof v === "number")) state.classNames = Array.from({ length: Math.max(2, ...seen.map((v) => v + 1)) }, (_, i) => String(i));
-    }
+    state.classNames = listing.class_names;
+    state.featureNames = listing.feature_names;
+    state.predictions = listing.predictions.map(normalise);
     showError(null);
   } catch (err) {
     showError(err);
@@ -560,18 +520,21 @@ async function refresh() {
   document.body.dataset.loaded = "true";
 }
 
+/** @param {Event} [event] */
 async function connect(event) {
   if (event) event.preventDefault();
-  state.model = $("model-name").value.trim();
+  state.model = input("model-name").value.trim();
   sessionStorage.setItem(MODEL_KEY, state.model);
-  sessionStorage.setItem(TOKEN_KEY, $("token").value);
+  sessionStorage.setItem(TOKEN_KEY, input("token").value);
   state.selectedId = null;
   state.explanations.clear();
   try {
-    await loadMetadata();
+    await api(modelPath()); // 404 names an unknown model before anything else is asked
   } catch (err) {
-    showError(err);
-    return;
+    if (!(err instanceof ApiError) || err.status !== 401) {
+      showError(err);
+      return;
+    }
   }
   await refresh();
 }
@@ -579,23 +542,23 @@ async function connect(event) {
 async function explainSelected() {
   const p = selected();
   if (!p) return;
-  const button = $("explain");
-  button.disabled = true;
-  button.textContent = "Explaining…";
+  const explain = button("explain");
+  explain.disabled = true;
+  explain.textContent = "Explaining…";
   try {
-    const values = Array.isArray(p.inputs) && Array.isArray(p.inputs[0]) ? p.inputs[0] : p.inputs;
-    const answer = await api(modelPath(":explain"), { method: "POST", body: { instances: [values] } });
-    const explanation = Array.isArray(answer.explanations) ? answer.explanations[0] : answer;
-    state.explanations.set(p.id, explanation);
+    /** @type {ExplainResponse} */
+    const answer = await api(modelPath(":explain"), { method: "POST", body: { instances: [p.inputs] } });
+    state.explanations.set(p.id, answer.explanations[0]);
     renderDetail();
   } catch (err) {
     showError(err);
   } finally {
-    button.disabled = false;
-    button.textContent = "Explain";
+    explain.disabled = false;
+    explain.textContent = "Explain";
   }
 }
 
+/** @param {"correct" | "wrong"} verdict */
 function chooseVerdict(verdict) {
   state.verdict = verdict;
   $("mark-correct").classList.toggle("selected", verdict === "correct");
@@ -603,51 +566,45 @@ function chooseVerdict(verdict) {
   $("true-label-box").hidden = verdict !== "wrong";
 }
 
-// The label is sent in the same form the model predicts: a class index when it predicts indices.
-function labelPayload(p, index) {
-  if (typeof p.predicted === "string" && state.classNames) return state.classNames[index];
-  return index;
-}
-
 async function submitFeedback() {
   const p = selected();
   if (!p) return;
+  /** @type {FeedbackIn} */
   const record = { prediction_id: p.id, source: "console" };
-  const classIndex = (state.classNames || []).findIndex((n) => String(n) === String(className(p.predicted)));
   if (state.verdict === "correct") {
     record.correct = true;
-    if (classIndex >= 0) record.label = labelPayload(p, classIndex);
+    record.label = p.predicted;
   } else if (state.verdict === "wrong") {
     record.correct = false;
-    record.label = labelPayload(p, Number($("true-label").value));
+    record.label = Number(/** @type {HTMLSelectElement} */ ($("true-label")).value);
   }
-  const rating = document.querySelector('input[name="rating"]:checked');
+  const rating = /** @type {HTMLInputElement | null} */ (document.querySelector('input[name="rating"]:checked'));
   if (rating) record.explanation_rating = Number(rating.value);
-  const comment = $("comment").value.trim();
+  const comment = input("comment").value.trim();
   if (comment) record.comment = comment;
   if (record.correct === undefined && record.explanation_rating === undefined && !comment) {
     $("feedback-result").textContent = "Choose Correct or Wrong, or rate the explanation, first.";
     return;
   }
-  const button = $("submit-feedback");
-  button.disabled = true;
+  const submit = button("submit-feedback");
+  submit.disabled = true;
   try {
     await api(modelPath("/feedback"), { method: "POST", body: record });
     showError(null);
     await refresh();
     $("feedback-result").textContent = "Thank you: feedback recorded.";
   } catch (err) {
-    $("feedback-result").textContent = `Not recorded: ${err.message}`;
+    $("feedback-result").textContent = `Not recorded: ${err instanceof Error ? err.message : String(err)}`;
     showError(err);
   } finally {
-    button.disabled = false;
+    submit.disabled = false;
   }
 }
 
 function start() {
   const params = new URLSearchParams(window.location.search);
-  $("model-name").value = params.get("model") || sessionStorage.getItem(MODEL_KEY) || "";
-  $("token").value = sessionStorage.getItem(TOKEN_KEY) || "";
+  input("model-name").value = params.get("model") || sessionStorage.getItem(MODEL_KEY) || "";
+  input("token").value = sessionStorage.getItem(TOKEN_KEY) || "";
   $("settings").addEventListener("submit", connect);
   $("refresh").addEventListener("click", refresh);
   $("explain").addEventListener("click", explainSelected);
@@ -655,18 +612,17 @@ function start() {
   $("mark-wrong").addEventListener("click", () => chooseVerdict("wrong"));
   $("submit-feedback").addEventListener("click", submitFeedback);
   setInterval(() => { if (!document.hidden && document.activeElement !== $("comment")) refresh(); }, REFRESH_MS);
-  if ($("model-name").value) connect();
+  if (input("model-name").value) connect();
   else discoverModel();
 }
 
 // A server serves one model; KServe's V1 listing names it, so the console can open without a ?model= link.
 async function discoverModel() {
   try {
+    /** @type {ModelList} */
     const listing = await api("/v1/models");
-    const models = (listing && listing.models) || [];
-    const first = models.length ? (typeof models[0] === "string" ? models[0] : models[0].name) : "";
-    if (first) {
-      $("model-name").value = first;
+    if (listing.models.length) {
+      input("model-name").value = listing.models[0];
       await connect();
       return;
     }

@@ -1,5 +1,6 @@
+// @ts-check
 // Drift charts of the console: input drift per feature and explanation drift, from GET .../monitoring.
-// Loaded after app.js, whose helpers (api, modelPath, svg, el, $, state) it uses.
+// Loaded after app.js, whose helpers (api, modelPath, svg, el, $, state) and types it uses.
 "use strict";
 
 const EXPLANATION_FEATURES = 8; // features shown in the explanation drift chart
@@ -7,23 +8,30 @@ const EXPLANATION_FEATURES = 8; // features shown in the explanation drift chart
 async function refreshMonitoring() {
   if (!state.model) return;
   try {
-    state.monitoring = await api(modelPath("/monitoring"));
+    state.monitoring = /** @type {Monitoring} */ (await api(modelPath("/monitoring")));
   } catch (err) {
-    state.monitoring = { status: "unavailable", note: err.message };
+    state.monitoring = { status: "unavailable", note: err instanceof Error ? err.message : String(err) };
   }
   renderMonitoringFigures();
   renderDriftChart();
   renderExplanationDriftChart();
 }
 
+/** The monitoring document, or null when it could not be read. */
+function monitoringDocument() {
+  const doc = state.monitoring;
+  return doc && doc.status !== "unavailable" ? /** @type {Monitoring} */ (doc) : null;
+}
+
 function renderMonitoringFigures() {
-  const stats = state.stats || {};
-  $("fig-labelled-share").textContent = pct(stats.labelled_share);
-  const delay = stats.label_delay_mean_seconds;
+  const stats = state.stats;
+  $("fig-labelled-share").textContent = pct(stats ? stats.labelled_share : null);
+  const delay = stats ? stats.label_delay_mean_seconds : null;
   $("fig-label-delay").textContent = typeof delay === "number" ? duration(delay) : "–";
-  const drift = state.monitoring && state.monitoring.input_drift;
+  const doc = monitoringDocument();
+  const drift = doc && doc.input_drift;
   $("fig-input-drift").textContent = drift ? `${drift.drifted_features.length} / ${drift.features.length} features` : "–";
-  const store = state.monitoring && state.monitoring.store;
+  const store = doc && doc.store;
   if (store && store.rows) {
     const size = typeof store.bytes === "number" ? ` · ${(store.bytes / 1048576).toFixed(1)} MB` : "";
     const kept = store.retention_seconds ? ` · kept ${duration(store.retention_seconds)}` : " · kept forever";
@@ -33,6 +41,7 @@ function renderMonitoringFigures() {
   }
 }
 
+/** @param {number} seconds */
 function duration(seconds) {
   if (seconds < 120) return `${seconds.toFixed(0)} s`;
   if (seconds < 7200) return `${(seconds / 60).toFixed(0)} min`;
@@ -40,6 +49,7 @@ function duration(seconds) {
   return `${(seconds / 86400).toFixed(1)} d`;
 }
 
+/** @param {typeof state.monitoring} doc */
 function driftNote(doc) {
   if (!doc) return "Not loaded yet.";
   if (doc.status === "disabled") return "Monitoring is off on this server.";
@@ -52,14 +62,14 @@ function renderDriftChart() {
   const box = $("drift-chart");
   const summary = $("drift-summary");
   box.replaceChildren();
-  const doc = state.monitoring;
-  const note = driftNote(doc);
-  if (note || !doc.input_drift) {
+  const note = driftNote(state.monitoring);
+  const doc = monitoringDocument();
+  const drift = doc && doc.input_drift;
+  if (note || !drift) {
     summary.textContent = "";
     box.append(el("p", { class: "muted", text: note || "Not computed yet." }));
     return;
   }
-  const drift = doc.input_drift;
   summary.textContent = `${drift.drifted_features.length} of ${drift.features.length} features drifted · last ${drift.window_rows} predictions vs ${drift.reference_rows} reference rows`;
   const items = [...drift.features].sort((a, b) => Number(b.drifted) - Number(a.drifted) || b.value - a.value);
   const width = 360, rowH = 13, labelW = 150, valueW = 58, top = 4;
@@ -88,11 +98,12 @@ function renderExplanationDriftChart() {
   const box = $("explanation-drift-chart");
   const summary = $("explanation-drift-summary");
   box.replaceChildren();
-  const doc = state.monitoring;
+  const doc = monitoringDocument();
   const moved = doc && doc.explanation_drift;
   if (!moved) {
     summary.textContent = "";
-    box.append(el("p", { class: "muted", text: driftNote(doc) || doc.note || "Not available." }));
+    const note = driftNote(state.monitoring) || (state.monitoring && state.monitoring.note) || "Not available.";
+    box.append(el("p", { class: "muted", text: note }));
     return;
   }
   summary.textContent = `${pct(moved.value)} of attribution moved${moved.drifted ? " · drifted" : ""}`;

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 
 @dataclass(frozen=True)
@@ -22,21 +24,33 @@ class PredictionRecord:
     explanation: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class FeedbackRecord:
+class FeedbackContent(BaseModel):
+    """What a person says about one prediction: the one definition of the feedback fields, used by the
+    request (`service.contract.FeedbackIn`) and by the stored record below."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prediction_id: str = Field(min_length=1, max_length=128, description="Id returned by predict or explain")
+    label: StrictInt | None = Field(default=None, ge=0, description="True class index")
+    correct: StrictBool | None = Field(default=None, description="Whether the prediction was right")
+    explanation_rating: StrictInt | None = Field(
+        default=None, ge=1, le=5, description="How useful the explanation was: 1 (useless) .. 5"
+    )
+    comment: str | None = Field(default=None, max_length=4000, description="Free text")
+    source: str | None = Field(default=None, max_length=200, description="Who gave the feedback")
+
+
+class FeedbackRecord(FeedbackContent):
+    """A feedback record as stored: the content plus its id, model and time."""
+
     feedback_id: str
-    prediction_id: str
     model_name: str
     created_at: float
-    label: int | None = None
-    correct: bool | None = None
-    explanation_rating: int | None = None
-    comment: str | None = None
-    source: str | None = None
 
     def same_content(self, other: FeedbackRecord) -> bool:
-        keys = ("prediction_id", "model_name", "label", "correct", "explanation_rating", "comment", "source")
-        return all(getattr(self, k) == getattr(other, k) for k in keys)
+        return self.model_name == other.model_name and all(
+            getattr(self, k) == getattr(other, k) for k in FeedbackContent.model_fields
+        )
 
 
 FeedbackStatus = Literal["created", "duplicate", "conflict", "unknown_prediction", "too_late"]
@@ -71,7 +85,10 @@ class RetentionBatch:
 
 @dataclass
 class VersionStats:
+    """Counts for one model version; the service turns them into the stats contract."""
+
     model_version: str
+    window: int
     predictions: int = 0
     labelled_count: int = 0
     window_count: int = 0
@@ -81,26 +98,31 @@ class VersionStats:
     # Seconds from a prediction to its first label, over the labelled predictions in the window.
     label_delay_mean: float | None = None
     label_delay_max: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self, window: int) -> dict[str, Any]:
-        accuracy = self.correct_in_window / self.window_count if self.window_count else None
-        return {
-            "model_version": self.model_version,
-            "window": window,
-            "predictions": self.predictions,
-            "labelled_count": self.labelled_count,
-            "labelled_share": self.labelled_count / self.predictions if self.predictions else None,
-            "label_delay_mean_seconds": self.label_delay_mean,
-            "label_delay_max_seconds": self.label_delay_max,
-            "window_count": self.window_count,
-            "accuracy": accuracy,
-            "error_rate": None if accuracy is None else 1.0 - accuracy,
-            "explanation_ratings": self.explanation_ratings,
-            "mean_explanation_rating": (
-                self.rating_sum / self.explanation_ratings if self.explanation_ratings else None
-            ),
-        }
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct_in_window / self.window_count if self.window_count else None
+
+    @property
+    def error_rate(self) -> float | None:
+        accuracy = self.accuracy
+        return None if accuracy is None else 1.0 - accuracy
+
+    @property
+    def mean_explanation_rating(self) -> float | None:
+        return self.rating_sum / self.explanation_ratings if self.explanation_ratings else None
+
+    @property
+    def labelled_share(self) -> float | None:
+        return self.labelled_count / self.predictions if self.predictions else None
+
+    @property
+    def label_delay_mean_seconds(self) -> float | None:
+        return self.label_delay_mean
+
+    @property
+    def label_delay_max_seconds(self) -> float | None:
+        return self.label_delay_max
 
 
 class FeedbackStore(ABC):

@@ -181,7 +181,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
                 )
             }
             existing = {
-                row[0]: FeedbackRecord(
+                row[0]: FeedbackRecord.model_construct(
                     feedback_id=row[0],
                     prediction_id=row[1],
                     model_name=row[2],
@@ -241,7 +241,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
         stats: dict[str, VersionStats] = {}
 
         def entry(version: str) -> VersionStats:
-            return stats.setdefault(version, VersionStats(model_version=version))
+            return stats.setdefault(version, VersionStats(model_version=version, window=window))
 
         with self._tx() as cur:
             cur.execute(self._sql(STATS_PREDICTIONS), (model_name,))

@@ -62,7 +62,34 @@ class TabularModel(Model):
         # per-tree walk wins on large ones (KernelShap asks for ~10^4 rows at once).
         if self._flat is not None and len(x) <= FLAT_FOREST_MAX_ROWS:
             return self._flat.predict_proba(x)
-        return np.asarray(self.loaded.estimator.predict_proba(x), dtype=np.float64)
+        return self._estimator_proba(x)
+
+    def _estimator_proba(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            try:
+                proba = np.asarray(self.loaded.estimator.predict_proba(x), dtype=np.float64)
+            except (ValueError, FloatingPointError, OverflowError) as exc:
+                proba, problem = None, str(exc)
+        if proba is not None and np.isfinite(proba).all():
+            return proba
+        if proba is not None:
+            problem = "the model's probabilities are not finite"
+        raise InvalidInput(f"{self._culprit(x)}: values out of the range this model can compute with ({problem})")
+
+    def _culprit(self, x: np.ndarray, field: str = "instances") -> str:
+        """Names the first row the estimator fails on (only on the error path, and only for request-sized
+        batches: an explainer's perturbation batch is named as a whole)."""
+        if len(x) > FLAT_FOREST_MAX_ROWS:
+            return field
+        for i, row in enumerate(x):
+            with np.errstate(all="ignore"):
+                try:
+                    ok = np.isfinite(self.loaded.estimator.predict_proba(row.reshape(1, -1))).all()
+                except (ValueError, FloatingPointError, OverflowError):
+                    ok = False
+            if not ok:
+                return f"{field}[{i}]"
+        return field
 
     def predict_class(self, x: np.ndarray) -> np.ndarray:
         return np.argmax(self.predict_proba(x), axis=1)
@@ -102,8 +129,12 @@ def validate_instances(
         if not np.issubdtype(instances.dtype, np.number) or instances.dtype == np.bool_:
             raise InvalidInput(f"{field}: expected numbers, got dtype {instances.dtype}")
         matrix = instances.astype(np.float64)
-        if not np.isfinite(matrix).all():
-            raise InvalidInput(f"{field}: NaN and infinity are not accepted")
+        bad = np.argwhere(~np.isfinite(matrix))
+        if len(bad):
+            r, c = (int(v) for v in bad[0])
+            raise InvalidInput(
+                f"{field}.data[{r * n_features + c}] (row {r}, feature {c}): NaN and infinity are not accepted"
+            )
     else:
         if not isinstance(instances, list):
             raise InvalidInput(f"{field}: expected a list of rows, got {type(instances).__name__}")

@@ -6,15 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from explainops_server.rest.errors import install_error_handlers
 from explainops_server.rest.hot_routes import HotRoutes, hot_path
 from explainops_server.rest.middleware import RequestGuard
-from explainops_server.rest.routes import router
+from explainops_server.rest.openapi import complete_schemas, install_offline_docs
+from explainops_server.rest.routes import BODY_OPERATIONS, build_router
 from explainops_server.service.dataplane import DataPlane
 from explainops_server.settings import ServerSettings
 
@@ -39,6 +42,14 @@ class ExplainOpsApp(FastAPI):
                 return
         await super().__call__(scope, receive, send)
 
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = get_openapi(
+                title=self.title, version=self.version, description=self.description, routes=self.routes
+            )
+            self.openapi_schema = complete_schemas(document, [op.request for op in BODY_OPERATIONS])
+        return self.openapi_schema
+
 
 def create_app(settings: ServerSettings, dataplane: DataPlane | None = None) -> FastAPI:
     """Build the app. Without a `dataplane`, one is built and loaded here (may raise ExplainOpsError)."""
@@ -59,14 +70,17 @@ def create_app(settings: ServerSettings, dataplane: DataPlane | None = None) -> 
         version=__version__,
         description="KServe V1/V2 predict, Alibi explanations and a durable feedback API for one model.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by install_offline_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.dataplane = plane
     install_error_handlers(app)
-    app.include_router(router)
+    app.include_router(build_router(settings))
+    install_offline_docs(app)
     console = console_directory()
     if console is not None and settings.role == "explainer":
         app.mount("/console", StaticFiles(directory=console, html=True), name="console")
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes)
-    app.hot_routes, app.hot_app = hot_path(plane, settings.auth_token, settings.max_body_bytes)
+    app.hot_routes, app.hot_app = hot_path(plane, settings)
     return app

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from explainops_server.errors import ExplainOpsError
@@ -44,6 +45,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError):
         return validation_error_response(exc.errors())
+
+    @app.exception_handler(ValidationError)
+    async def _body_error(_: Request, exc: ValidationError):  # bodies the handlers parse themselves
+        return validation_error_response(exc.errors(include_url=False))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException):

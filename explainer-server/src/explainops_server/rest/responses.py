@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from explainops_server.errors import ExplainOpsError
@@ -28,3 +29,8 @@ def from_error(exc: ExplainOpsError) -> JsonResponse:
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     return error_response(exc.kind, exc.detail, exc.status, headers or None)
+
+
+def model_response(model: BaseModel, status: int = 200) -> Response:
+    """A contract document as JSON (pydantic's serializer, the same on the fast path and the router)."""
+    return Response(model.__pydantic_serializer__.to_json(model), status_code=status, media_type="application/json")

@@ -1,8 +1,16 @@
-"""Routes: HTTP only. Each parses, calls the data plane, and shapes the response."""
+"""Routes: HTTP only. Each parses, calls the data plane and answers with a contract document.
+
+`BODY_OPERATIONS` is the one table of the request-heavy POST routes. `build_router` registers them
+(so `/openapi.json` documents them) and `hot_routes` serves the same table, same handlers and same
+models without FastAPI's router. Every other route is registered here too.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,32 +20,49 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from kserve.errors import InvalidInput as KserveInvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
-from explainops_server.errors import InvalidInput, MalformedRequest
-from explainops_server.rest.auth import bearer_scheme, check_bearer
-from explainops_server.rest.responses import JsonResponse
-from explainops_server.rest.schemas import (
-    ERROR_RESPONSES,
-    V1_REQUEST,
-    V2_REQUEST,
+from explainops_server.errors import InvalidInput, MalformedRequest, Unauthorized
+from explainops_server.rest.auth import authorise, bearer_scheme, check_bearer
+from explainops_server.rest.openapi import ERROR_RESPONSES, V2_REQUEST, request_body
+from explainops_server.rest.responses import JsonResponse, model_response
+from explainops_server.service.audit import audit_lines, check_range, parse_time
+from explainops_server.service.contract import (
     AleResponse,
     ExplainResponse,
     FeedbackAck,
     FeedbackBatchAck,
     FeedbackBatchIn,
     FeedbackIn,
+    ModelList,
+    ModelReadiness,
+    MonitoringOut,
+    PredictionListing,
+    PredictRequest,
     PredictResponse,
     StatsOut,
 )
-from explainops_server.service.audit import audit_lines, check_range, parse_time
-from explainops_server.service.dataplane import DataPlane, FeedbackInput
+from explainops_server.service.dataplane import DataPlane
+from explainops_server.settings import ServerSettings
 
 INFERENCE_HEADER_LENGTH = "inference-header-content-length"
+AUTHORISED = [Depends(bearer_scheme), Depends(check_bearer)]
 
-router = APIRouter(responses=ERROR_RESPONSES)
-authorised = [Depends(bearer_scheme), Depends(check_bearer)]
+
+class ModelNameConvertor(Convertor[str]):
+    """A model name is one path segment without ':' (KServe names are DNS labels), so that
+    `GET /v1/models/x:predict` is the POST route with the wrong method (405), not a model `x:predict`."""
+
+    regex = "[^/:]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
 
 
 def plane(request: Request) -> DataPlane:
@@ -65,82 +90,109 @@ def v1_instances(payload: Any) -> Any:
     return payload["instances"]
 
 
-# ---- health and metadata -------------------------------------------------------------------------
-@router.get("/", tags=["health"], summary="KServe V1 liveness")
-async def root() -> dict[str, str]:
-    return {"status": "alive"}
+# ---- the request-heavy POST operations -------------------------------------------------------------
+Handle = Callable[[DataPlane, str, bytes, str], Awaitable[Response]]
 
 
-@router.get("/v2/health/live", tags=["health"])
-async def live() -> dict[str, bool]:
-    return {"live": True}
-
-
-@router.get("/v2/health/ready", tags=["health"])
-async def ready(request: Request) -> Response:
-    is_ready = plane(request).ready
-    return JsonResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
-
-
-@router.get("/v2", tags=["metadata"])
-async def server_metadata() -> dict[str, Any]:
-    from explainops_server import __version__
-
-    return {"name": "explainops-server", "version": __version__, "extensions": ["explainops-feedback"]}
-
-
-@router.get("/v1/models", tags=["metadata"])
-async def list_models(request: Request) -> dict[str, list[str]]:
-    return {"models": [plane(request).model.name]}
-
-
-@router.get("/v1/models/{name}", tags=["metadata"], summary="KServe V1 model readiness")
-async def v1_model(name: str, request: Request) -> Response:
-    dp = plane(request)
-    dp.check_model(name)
-    return JsonResponse({"name": name, "ready": dp.ready}, status_code=200 if dp.ready else 503)
-
-
-@router.get("/v2/models/{name}", tags=["metadata"])
-async def v2_model_metadata(name: str, request: Request) -> Response:
-    dp = plane(request)
-    dp.check_model(name)
-    return JsonResponse(dp.metadata())
-
-
-@router.get("/v2/models/{name}/ready", tags=["metadata"])
-async def v2_model_ready(name: str, request: Request) -> Response:
-    dp = plane(request)
-    dp.check_model(name)
-    return JsonResponse({"name": name, "ready": dp.ready}, status_code=200 if dp.ready else 503)
-
-
-# ---- predict -------------------------------------------------------------------------------------
-@router.post(
-    "/v1/models/{name}:predict",
-    tags=["inference"],
-    response_model=PredictResponse,
-    openapi_extra={"requestBody": V1_REQUEST},
-)
-async def v1_predict(name: str, request: Request) -> Response:
-    return v1_predict_response(plane(request), name, await request.body(), request.state.request_id)
-
-
-def v1_predict_response(dp: DataPlane, name: str, body: bytes, request_id: str) -> JsonResponse:
-    """Shared by the route above and `hot_routes` (which serves it without the router)."""
+async def predict(dp: DataPlane, name: str, body: bytes, request_id: str) -> Response:
     dp.check_model(name)
     rows = dp.validate(v1_instances(parse_json(body)))
     result = dp.predict(rows, request_id)
-    return JsonResponse(
-        {
-            "predictions": result.labels,
-            "probabilities": result.probabilities,
-            "prediction_ids": result.prediction_ids,
-            "model_version": result.model_version,
-        }
+    return model_response(
+        PredictResponse(
+            predictions=result.labels.tolist(),
+            probabilities=result.probabilities.tolist(),
+            prediction_ids=result.prediction_ids,
+            model_version=result.model_version,
+        )
     )
 
 
+async def explain(dp: DataPlane, name: str, body: bytes, request_id: str) -> Response:
+    dp.check_model(name)
+    dp.require_explainer_role("explain")
+    rows = dp.validate_explain(v1_instances(parse_json(body)))
+    result = await dp.explain(rows, request_id)
+    return model_response(
+        ExplainResponse(
+            explanations=result.explanations,
+            prediction_ids=result.prediction_ids,
+            model_version=result.model_version,
+            explainer=result.explainer,
+            cached=result.cached,
+        )
+    )
+
+
+async def feedback(dp: DataPlane, name: str, body: bytes, request_id: str) -> Response:
+    """Returns once the record is committed."""
+    item = FeedbackIn.model_validate_json(body)
+    dp.check_model(name)
+    (outcome,) = await dp.add_feedback([item], batch=False)
+    return model_response(FeedbackAck.of(outcome), status=201 if outcome.status == "created" else 200)
+
+
+async def feedback_batch(dp: DataPlane, name: str, body: bytes, request_id: str) -> Response:
+    """All or nothing; returns once committed."""
+    batch = FeedbackBatchIn.model_validate_json(body)
+    dp.check_model(name)
+    outcomes = await dp.add_feedback(list(batch.records), batch=True)
+    created = sum(o.status == "created" for o in outcomes)
+    return model_response(
+        FeedbackBatchAck.model_construct(
+            results=[FeedbackAck.of(o) for o in outcomes], created=created, duplicates=len(outcomes) - created
+        )
+    )
+
+
+@dataclass(frozen=True)
+class BodyOperation:
+    suffix: str  # after /v1/models/{name}
+    request: type[BaseModel]
+    response: type[BaseModel]
+    handle: Handle
+    guarded_in: frozenset[str]  # the auth scopes in which the bearer token guards it
+    tag: str
+    summary: str
+    status_code: int = 200
+
+    @property
+    def path(self) -> str:
+        return "/v1/models/{name:model}" + self.suffix
+
+    def guarded(self, settings: ServerSettings) -> bool:
+        return settings.auth_scope in self.guarded_in
+
+
+FEEDBACK_SCOPES = frozenset({"feedback", "all"})
+ALL_SCOPE = frozenset({"all"})
+
+# Longest suffix first: "/feedback:batch" must not be read as a model named "x/feedback".
+BODY_OPERATIONS: tuple[BodyOperation, ...] = (
+    BodyOperation(
+        "/feedback:batch", FeedbackBatchIn, FeedbackBatchAck, feedback_batch, FEEDBACK_SCOPES, "feedback",
+        "Feedback records, all or nothing",
+    ),
+    BodyOperation(
+        "/feedback", FeedbackIn, FeedbackAck, feedback, FEEDBACK_SCOPES, "feedback",
+        "One feedback record (201 created, 200 duplicate)", status_code=201,
+    ),
+    BodyOperation(":predict", PredictRequest, PredictResponse, predict, ALL_SCOPE, "inference", "KServe V1 predict"),
+    BodyOperation(
+        ":explain", PredictRequest, ExplainResponse, explain, ALL_SCOPE, "explain",
+        "Explain rows (each is also a recorded prediction)",
+    ),
+)
+
+
+def _endpoint(operation: BodyOperation) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(name: str, request: Request) -> Response:
+        return await operation.handle(plane(request), name, await request.body(), request.state.request_id)
+
+    return endpoint
+
+
+# ---- V2 --------------------------------------------------------------------------------------------
 def _check_numbers(data: Any, field: str) -> None:
     stack = [data]
     while stack:
@@ -149,6 +201,26 @@ def _check_numbers(data: Any, field: str) -> None:
             stack.extend(item)
         elif isinstance(item, bool) or not isinstance(item, int | float):
             raise InvalidInput(f"{field}: expected numbers, got {type(item).__name__} {item!r:.40}")
+
+
+def _refuse_non_finite(json_part: bytes) -> None:
+    """NaN/Infinity make the body invalid JSON for kserve's parser; name the cell as V1 does."""
+    try:
+        payload = json.loads(json_part)
+    except (ValueError, RecursionError):
+        return
+    inputs = payload.get("inputs") if isinstance(payload, dict) else None
+    for i, tensor in enumerate(inputs if isinstance(inputs, list) else []):
+        data = tensor.get("data") if isinstance(tensor, dict) else None
+        flat, stack = 0, [data]
+        while stack:
+            item = stack.pop(0)
+            if isinstance(item, list):
+                stack[:0] = item
+            else:
+                if isinstance(item, float) and not math.isfinite(item):
+                    raise InvalidInput(f"inputs[{i}].data[{flat}]: NaN and infinity are not accepted")
+                flat += 1
 
 
 def _v2_rows(dp: DataPlane, body: bytes, headers: Any, name: str) -> tuple[InferRequest, np.ndarray]:
@@ -163,6 +235,7 @@ def _v2_rows(dp: DataPlane, body: bytes, headers: Any, name: str) -> tuple[Infer
         infer_request = InferRequest.from_bytes(body, json_length, name)
     except KserveInvalidInput as exc:
         if "Unrecognized request format" in str(exc):
+            _refuse_non_finite(body[:json_length])
             raise MalformedRequest(f"request body is not valid JSON: {exc}") from None
         raise InvalidInput(f"inputs: {exc}") from None
     except (KeyError, TypeError, AttributeError) as exc:
@@ -181,7 +254,6 @@ def _v2_rows(dp: DataPlane, body: bytes, headers: Any, name: str) -> tuple[Infer
     return infer_request, dp.validate(array, field="inputs[0]")
 
 
-@router.post("/v2/models/{name}/infer", tags=["inference"], openapi_extra={"requestBody": V2_REQUEST})
 async def v2_infer(name: str, request: Request) -> Response:
     dp = plane(request)
     dp.check_model(name)
@@ -210,152 +282,70 @@ async def v2_infer(name: str, request: Request) -> Response:
     )
 
 
-# ---- explain -------------------------------------------------------------------------------------
-@router.post(
-    "/v1/models/{name}:explain",
-    tags=["explain"],
-    response_model=ExplainResponse,
-    openapi_extra={"requestBody": V1_REQUEST},
-)
-async def v1_explain(name: str, request: Request) -> Response:
-    return await v1_explain_response(plane(request), name, await request.body(), request.state.request_id)
+# ---- health, metadata, stats, listing, metrics ------------------------------------------------------
+async def root() -> dict[str, str]:
+    return {"status": "alive"}
 
 
-async def v1_explain_response(dp: DataPlane, name: str, body: bytes, request_id: str) -> JsonResponse:
-    """Shared by the route above and `hot_routes`."""
+async def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+async def ready(request: Request) -> Response:
+    is_ready = plane(request).ready
+    return JsonResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
+
+
+async def server_metadata() -> dict[str, Any]:
+    from explainops_server import __version__
+
+    return {"name": "explainops-server", "version": __version__, "extensions": ["explainops-feedback"]}
+
+
+async def list_models(request: Request) -> Response:
+    return model_response(ModelList(models=[plane(request).model.name]))
+
+
+async def model_ready(name: str, request: Request) -> Response:
+    dp = plane(request)
     dp.check_model(name)
-    dp.require_explainer_role("explain")
-    rows = dp.validate(v1_instances(parse_json(body)))
-    result = await dp.explain(rows, request_id)
-    return JsonResponse(
-        {
-            "explanations": result.explanations,
-            "prediction_ids": result.prediction_ids,
-            "model_version": result.model_version,
-            "explainer": result.explainer,
-            "cached": result.cached,
-        }
-    )
+    return model_response(ModelReadiness(name=name, ready=dp.ready), status=200 if dp.ready else 503)
 
 
-@router.get(
-    "/v1/models/{name}/explanations/ale",
-    tags=["explain"],
-    summary="Global ALE explanation",
-    response_model=AleResponse,
-)
+async def v2_model_metadata(name: str, request: Request) -> Response:
+    dp = plane(request)
+    dp.check_model(name)
+    return JsonResponse(dp.metadata())
+
+
 async def ale(name: str, request: Request) -> Response:
     dp = plane(request)
     dp.check_model(name)
-    return JsonResponse(await dp.ale())
+    return model_response(await dp.ale())
 
 
-# ---- feedback ------------------------------------------------------------------------------------
-def _feedback_input(item: FeedbackIn) -> FeedbackInput:
-    return FeedbackInput(
-        prediction_id=item.prediction_id,
-        feedback_id=item.feedback_id,
-        label=item.label,
-        correct=item.correct,
-        explanation_rating=item.explanation_rating,
-        comment=item.comment,
-        source=item.source,
-    )
-
-
-@router.post(
-    "/v1/models/{name}/feedback",
-    tags=["feedback"],
-    response_model=FeedbackAck,
-    status_code=201,
-    dependencies=authorised,
-)
-async def feedback(name: str, body: FeedbackIn, request: Request) -> Response:
-    return await feedback_response(plane(request), name, body)
-
-
-async def feedback_response(dp: DataPlane, name: str, body: FeedbackIn) -> JsonResponse:
-    """Shared by the route above and `hot_routes`; returns once the record is committed."""
-    dp.check_model(name)
-    (outcome,) = await dp.add_feedback([_feedback_input(body)], batch=False)
-    return JsonResponse(
-        {
-            "feedback_id": outcome.feedback_id,
-            "prediction_id": outcome.prediction_id,
-            "model_version": outcome.model_version,
-            "status": outcome.status,
-        },
-        status_code=201 if outcome.status == "created" else 200,
-    )
-
-
-@router.post(
-    "/v1/models/{name}/feedback:batch",
-    tags=["feedback"],
-    response_model=FeedbackBatchAck,
-    dependencies=authorised,
-)
-async def feedback_batch(name: str, body: FeedbackBatchIn, request: Request) -> Response:
-    return await feedback_batch_response(plane(request), name, body)
-
-
-async def feedback_batch_response(dp: DataPlane, name: str, body: FeedbackBatchIn) -> JsonResponse:
-    """Shared by the route above and `hot_routes`; all or nothing, returns once committed."""
-    dp.check_model(name)
-    outcomes = await dp.add_feedback([_feedback_input(r) for r in body.records], batch=True)
-    results = [
-        {
-            "feedback_id": o.feedback_id,
-            "prediction_id": o.prediction_id,
-            "model_version": o.model_version,
-            "status": o.status,
-        }
-        for o in outcomes
-    ]
-    created = sum(o.status == "created" for o in outcomes)
-    return JsonResponse({"results": results, "created": created, "duplicates": len(outcomes) - created})
-
-
-@router.get(
-    "/v1/models/{name}/feedback/stats", tags=["feedback"], response_model=StatsOut, dependencies=authorised
-)
 async def feedback_stats(
     name: str, request: Request, window: int = Query(default=100, ge=1, le=1_000_000)
 ) -> Response:
     dp = plane(request)
     dp.check_model(name)
     dp.require_explainer_role("feedback stats")
-    return JsonResponse(await run_in_threadpool(dp.stats, window))
+    return model_response(await run_in_threadpool(dp.stats, window))
 
 
-@router.get("/v1/models/{name}/predictions", tags=["feedback"], dependencies=authorised)
 async def predictions(name: str, request: Request, limit: int = Query(default=50, ge=1, le=1000)) -> Response:
     dp = plane(request)
     dp.check_model(name)
     dp.require_explainer_role("prediction listing")
-    return JsonResponse(await run_in_threadpool(dp.recent_predictions, limit))
+    return model_response(await run_in_threadpool(dp.recent_predictions, limit))
 
 
-@router.get(
-    "/v1/models/{name}/monitoring",
-    tags=["monitoring"],
-    summary="Input and explanation drift of the served version",
-    dependencies=authorised,
-)
 async def monitoring(name: str, request: Request) -> Response:
     dp = plane(request)
     dp.check_model(name)
-    return JsonResponse(dp.monitoring())
+    return model_response(dp.monitoring())
 
 
-@router.get(
-    "/v1/models/{name}/audit",
-    tags=["monitoring"],
-    summary="Audit export: one JSON line per prediction with its explanation and feedback",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
-    dependencies=authorised,
-)
 async def audit(
     name: str,
     request: Request,
@@ -372,7 +362,74 @@ async def audit(
     return StreamingResponse(audit_lines(dp.store, name, low, high), media_type="application/x-ndjson")
 
 
-@router.get("/metrics", tags=["metrics"], response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
-    registry = plane(request).metrics.registry
-    return Response(await run_in_threadpool(generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
+    """Public series always; the feedback figures only to a caller with the token (or with auth off)."""
+    dp = plane(request)
+    text = generate_latest(dp.metrics.registry)
+    try:
+        authorise(request.app.state.settings.auth_token, request.headers.get("authorization", ""))
+    except Unauthorized:
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
+    if dp.records:
+        text += await run_in_threadpool(generate_latest, dp.metrics.guarded_registry)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+def build_router(settings: ServerSettings) -> APIRouter:
+    """Every route, with the token on the ones `settings.auth_scope` guards."""
+    register_url_convertor("model", ModelNameConvertor())
+    inference_auth = AUTHORISED if settings.auth_scope == "all" else []
+    router = APIRouter(responses=ERROR_RESPONSES)
+
+    def get(path: str, endpoint: Callable[..., Any], tag: str, **kwargs: Any) -> None:
+        router.add_api_route(path, endpoint, methods=["GET"], tags=[tag], **kwargs)
+
+    get("/", root, "health", summary="KServe V1 liveness")
+    get("/v2/health/live", live, "health")
+    get("/v2/health/ready", ready, "health")
+    get("/v2", server_metadata, "metadata")
+    get("/v1/models", list_models, "metadata", response_model=ModelList, dependencies=inference_auth)
+    get(
+        "/v1/models/{name:model}", model_ready, "metadata", summary="KServe V1 model readiness",
+        response_model=ModelReadiness, dependencies=inference_auth,
+    )
+    get("/v2/models/{name:model}", v2_model_metadata, "metadata", dependencies=inference_auth)
+    get("/v2/models/{name:model}/ready", model_ready, "metadata", response_model=ModelReadiness,
+        dependencies=inference_auth)
+    for operation in BODY_OPERATIONS:
+        router.add_api_route(
+            operation.path,
+            _endpoint(operation),
+            methods=["POST"],
+            tags=[operation.tag],
+            summary=operation.summary,
+            response_model=operation.response,
+            status_code=operation.status_code,
+            dependencies=AUTHORISED if operation.guarded(settings) else [],
+            openapi_extra={"requestBody": request_body(operation.request)},
+            name=operation.handle.__name__,
+        )
+    router.add_api_route(
+        "/v2/models/{name:model}/infer", v2_infer, methods=["POST"], tags=["inference"],
+        dependencies=inference_auth, openapi_extra={"requestBody": V2_REQUEST},
+    )
+    get("/v1/models/{name:model}/explanations/ale", ale, "explain", summary="Global ALE explanation",
+        response_model=AleResponse, dependencies=inference_auth)
+    get("/v1/models/{name:model}/feedback/stats", feedback_stats, "feedback", response_model=StatsOut,
+        dependencies=AUTHORISED)
+    get("/v1/models/{name:model}/predictions", predictions, "feedback", response_model=PredictionListing,
+        dependencies=AUTHORISED)
+    get("/v1/models/{name:model}/monitoring", monitoring, "monitoring",
+        summary="Input and explanation drift of the served version", response_model=MonitoringOut,
+        dependencies=AUTHORISED)
+    get(
+        "/v1/models/{name:model}/audit", audit, "monitoring",
+        summary="Audit export: one JSON line per prediction with its explanation and feedback",
+        response_class=StreamingResponse, responses={200: {"content": {"application/x-ndjson": {}}}},
+        dependencies=AUTHORISED,
+    )
+    get(
+        "/metrics", metrics, "metrics", response_class=PlainTextResponse,
+        summary="Prometheus: public series; with the bearer token also the feedback figures",
+    )
+    return router

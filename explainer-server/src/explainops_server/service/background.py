@@ -26,7 +26,7 @@ def start_background_tasks(
             s.explanation_drift_threshold,
         )
         monitor = DriftMonitor(model, store, config, s.explainer, s.explainer_params)
-        metrics.registry.register(MonitoringCollector(model.name, monitor.snapshot, MAX_METRIC_FEATURES))
+        metrics.guarded_registry.register(MonitoringCollector(model.name, monitor.snapshot, MAX_METRIC_FEATURES))
         monitor.start()
     if s.retention_seconds > 0:
 

@@ -23,6 +23,7 @@ from explainops_server.errors import (
 from explainops_server.explainers.base import Explainer
 from explainops_server.explainers.registry import build_explainer
 from explainops_server.feedback.base import (
+    FeedbackContent,
     FeedbackOutcome,
     FeedbackRecord,
     FeedbackStore,
@@ -32,9 +33,23 @@ from explainops_server.feedback.base import (
 from explainops_server.feedback.factory import open_store
 from explainops_server.models.tabular import TabularModel
 from explainops_server.service.background import start_background_tasks
-from explainops_server.service.explain_pool import ExplainPool, ExplanationCache
+from explainops_server.service.contract import (
+    AleResponse,
+    FeedbackIn,
+    MonitoringOut,
+    PredictionListing,
+    StatsOut,
+    StoreFigures,
+    VersionStatsOut,
+)
+from explainops_server.service.explain_pool import ExplainPool, ExplanationCache, checkpoint
 from explainops_server.service.feedback_writer import FeedbackWriter
-from explainops_server.service.metrics import DataPlaneMetrics, FeedbackStatsCollector, StoreCollector
+from explainops_server.service.metrics import (
+    DataPlaneMetrics,
+    FeedbackStatsCollector,
+    LossCollector,
+    StoreCollector,
+)
 from explainops_server.service.monitor import DriftMonitor, summary
 from explainops_server.service.recorder import PredictionRecorder
 from explainops_server.service.retention import RetentionTask
@@ -62,19 +77,32 @@ class Explanations:
     cached: list[bool]
 
 
-@dataclass(frozen=True)
-class FeedbackInput:
-    prediction_id: str
-    feedback_id: str | None = None
-    label: int | None = None
-    correct: bool | None = None
-    explanation_rating: int | None = None
-    comment: str | None = None
-    source: str | None = None
-
-
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+class CancellableModel:
+    """The served model as explainers see it: every batch they evaluate first checks the request's
+    deadline, so a timed-out explanation stops within one batch and frees its worker."""
+
+    def __init__(self, model: TabularModel) -> None:
+        self._model = model
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self._model.feature_names
+
+    @property
+    def class_names(self) -> list[str]:
+        return self._model.class_names
+
+    @property
+    def estimator(self) -> Any:
+        return self._model.estimator
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        checkpoint()
+        return self._model.predict_proba(x)
 
 
 class DataPlane:
@@ -113,7 +141,7 @@ class DataPlane:
         background = self.model.loaded.background
         self.explainer = build_explainer(
             self.settings.explainer,
-            self.model,
+            CancellableModel(self.model),
             background,
             self.settings.explainer_params,
             backend=self.settings.explainer_backend,
@@ -122,7 +150,9 @@ class DataPlane:
             self._ale = self.explainer
             self._ale.explain_global()
         self.store = open_store(self.settings.feedback_dsn())
-        self.recorder = PredictionRecorder(self.store, self.settings.record_flush_ms)
+        self.recorder = PredictionRecorder(
+            self.store, self.settings.record_flush_ms, max_pending=self.settings.record_buffer
+        )
         self.feedback_writer = FeedbackWriter(
             self.store, self.recorder, self.settings.feedback_max_age_seconds
         )
@@ -130,7 +160,8 @@ class DataPlane:
             self.settings.explain_workers, self.settings.explain_queue, self.settings.explain_timeout
         )
         self.recorder.start()
-        self.metrics.registry.register(
+        self.metrics.registry.register(LossCollector(self))
+        self.metrics.guarded_registry.register(
             FeedbackStatsCollector(self.model.name, lambda: self.stats(self.stats_window))
         )
         self.store_figures = StoreCollector(self.store.row_counts, self.store.size_bytes)
@@ -190,16 +221,27 @@ class DataPlane:
     def validate(self, instances: Any, field: str = "instances") -> np.ndarray:
         return self.model.validate(instances, field=field, max_rows=self.settings.max_batch)
 
+    def validate_explain(self, instances: Any) -> np.ndarray:
+        rows = self.validate(instances)
+        limit = self.settings.max_explain_rows
+        if len(rows) > limit:
+            self.metrics.explain_refusals.labels("too_many_rows").inc()
+            raise InvalidInput(
+                f"instances: at most {limit} rows per explanation request (max_explain_rows), "
+                f"got {len(rows)}; split the request"
+            )
+        return rows
+
     def predict(self, rows: np.ndarray, request_id: str | None = None) -> Prediction:
         probabilities = self.model.predict_proba(rows)
         labels = np.argmax(probabilities, axis=1)
         ids = [new_id() for _ in range(len(rows))]
         version = self.model.version
-        self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
         if self.recorder is not None:
             self.recorder.submit(
                 self._prediction_records(rows, probabilities, labels, ids, version, request_id)
             )
+        self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
         return Prediction(probabilities, labels, ids, version)
 
     def _prediction_records(
@@ -234,23 +276,24 @@ class DataPlane:
         ]
 
     # ---- explain -------------------------------------------------------------------------------
-    def _explain_rows(self, explainer: Explainer, rows: np.ndarray, keys: list[Any]) -> list[dict[str, Any]]:
-        results = []
-        for row, key in zip(rows, keys, strict=True):
-            cached = self.cache.get(key)
-            if cached is None:
-                started = time.perf_counter()
-                cached = explainer.explain_row(row)
-                self.metrics.explain_seconds.labels(explainer.name).observe(time.perf_counter() - started)
-                self.cache.put(key, cached)
-            results.append(cached)
-        return results
+    def _explain_row(self, explainer: Explainer, row: np.ndarray, key: Any) -> dict[str, Any]:
+        cached = self.cache.peek(key)
+        if cached is None:
+            started = time.perf_counter()
+            cached = explainer.explain_row(row)
+            self.metrics.explain_seconds.labels(explainer.name).observe(time.perf_counter() - started)
+            self.cache.put(key, cached)
+        return cached
 
     async def explain(self, rows: np.ndarray, request_id: str | None = None) -> Explanations:
         self.require_explainer_role("explain")
         assert self.explainer is not None and self.pool is not None and self.recorder is not None
         explainer = self.explainer
         version = self.model.version
+        # Predict first: values the model cannot compute with fail here with a 422, before any work.
+        probabilities = self.model.predict_proba(rows)
+        labels = np.argmax(probabilities, axis=1)
+        self.recorder.check_room(len(rows))  # push back before spending a worker on it
         keys = [(version, explainer.config_key, row.tobytes()) for row in rows]
         hits = [self.cache.get(k) for k in keys]
         if all(h is not None for h in hits):
@@ -258,8 +301,12 @@ class DataPlane:
         else:
             if explainer.name == "ale":
                 explainer.explain_row(rows[0])  # raises the clear "ALE is global" error
+            tasks = [
+                (lambda row=row, key=key: self._explain_row(explainer, row, key))
+                for row, key in zip(rows, keys, strict=True)
+            ]
             try:
-                explanations = await self.pool.run(self._explain_rows, explainer, rows, keys)
+                explanations = await self.pool.run_all(tasks)
             except ExplainerBusy:
                 self.metrics.explain_refusals.labels("busy").inc()
                 raise
@@ -269,8 +316,6 @@ class DataPlane:
         cached_flags = [h is not None for h in hits]
         for flag in cached_flags:
             self.metrics.explanations.labels(self.model.name, explainer.name, str(flag).lower()).inc()
-        probabilities = self.model.predict_proba(rows)
-        labels = np.argmax(probabilities, axis=1)
         ids = [new_id() for _ in range(len(rows))]
         self.recorder.submit(
             self._prediction_records(
@@ -280,36 +325,35 @@ class DataPlane:
         self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
         return Explanations(explanations, ids, version, explainer.name, cached_flags)
 
-    async def ale(self) -> dict[str, Any]:
+    async def ale(self) -> AleResponse:
         self.require_explainer_role("ALE")
         assert self.pool is not None
         if self._ale is None:
             self._ale = build_explainer(
-                "ale", self.model, self.model.loaded.background, {}, backend=self.settings.explainer_backend
+                "ale",
+                CancellableModel(self.model),
+                self.model.loaded.background,
+                {},
+                backend=self.settings.explainer_backend,
             )
         result = await self.pool.run(self._ale.explain_global)
-        return {"model_name": self.model.name, "model_version": self.model.version, "explanation": result}
+        return AleResponse(model_name=self.model.name, model_version=self.model.version, explanation=result)
 
     # ---- feedback ------------------------------------------------------------------------------
-    def _to_record(self, item: FeedbackInput, field: str) -> FeedbackRecord:
+    def _to_record(self, item: FeedbackIn, field: str) -> FeedbackRecord:
         n_classes = len(self.model.class_names)
         if item.label is not None and not 0 <= item.label < n_classes:
             raise InvalidInput(f"{field}.label: must be a class index 0..{n_classes - 1}, got {item.label}")
         if item.label is None and item.correct is None and item.explanation_rating is None:
             raise InvalidInput(f"{field}: give at least one of label, correct, explanation_rating")
-        return FeedbackRecord(
+        return FeedbackRecord.model_construct(  # the content was validated by FeedbackIn
             feedback_id=item.feedback_id or new_id(),
-            prediction_id=item.prediction_id,
             model_name=self.model.name,
             created_at=time.time(),
-            label=item.label,
-            correct=item.correct,
-            explanation_rating=item.explanation_rating,
-            comment=item.comment,
-            source=item.source,
+            **{name: getattr(item, name) for name in FeedbackContent.model_fields},
         )
 
-    async def add_feedback(self, items: list[FeedbackInput], *, batch: bool) -> list[FeedbackOutcome]:
+    async def add_feedback(self, items: list[FeedbackIn], *, batch: bool) -> list[FeedbackOutcome]:
         """Durable when this returns. A batch is all-or-nothing."""
         self.require_explainer_role("feedback")
         assert self.feedback_writer is not None
@@ -349,33 +393,31 @@ class DataPlane:
         return outcomes
 
     # ---- stats and listing ---------------------------------------------------------------------
-    def stats(self, window: int) -> dict[str, Any]:
+    def stats(self, window: int) -> StatsOut:
         self.require_explainer_role("feedback stats")
         assert self.store is not None
-        by_version = [s.to_dict(window) for s in self.store.version_stats(self.model.name, window)]
+        by_version = [VersionStatsOut.of(s) for s in self.store.version_stats(self.model.name, window)]
         version = self.model.version
-        current = next((s for s in by_version if s["model_version"] == version), None)
+        current = next((s for s in by_version if s.model_version == version), None)
         if current is None:
-            current = VersionStats(model_version=version).to_dict(window)
-        # Drift is computed for the served version only; other versions carry nulls.
-        drift = summary(self._drift_document())
-        for entry in by_version:
-            entry.update(summary({}))
-        current.update(drift)
-        return {"model_name": self.model.name, **current, "by_version": by_version}
+            current = VersionStatsOut.of(VersionStats(model_version=version, window=window))
+        # Drift is computed for the served version only (top level and its `by_version` entry).
+        current = current.model_copy(update=summary(self._drift_document()))
+        by_version = [current if s.model_version == version else s for s in by_version]
+        return StatsOut(model_name=self.model.name, **dict(current), by_version=by_version)
 
-    def monitoring(self) -> dict[str, Any]:
+    def monitoring(self) -> MonitoringOut:
         """The drift monitor's last result plus the store's size and retention (for the console)."""
         self.require_explainer_role("monitoring")
         assert self.store_figures is not None
         rows, size = self.store_figures.figures()
-        store = {
-            "rows": rows,
-            "bytes": size,
-            "retention_seconds": self.settings.retention_seconds or None,
-            "last_retention_pass": self.retention.last_pass if self.retention is not None else None,
-        }
-        return {**self._drift_document(), "store": store}
+        store = StoreFigures(
+            rows=rows,
+            bytes=size,
+            retention_seconds=self.settings.retention_seconds or None,
+            last_retention_pass=self.retention.last_pass if self.retention is not None else None,
+        )
+        return MonitoringOut.model_validate({**self._drift_document(), "store": store})
 
     def _drift_document(self) -> dict[str, Any]:
         if self.monitor is None:
@@ -389,14 +431,14 @@ class DataPlane:
             }
         return self.monitor.snapshot()
 
-    def recent_predictions(self, limit: int) -> dict[str, Any]:
+    def recent_predictions(self, limit: int) -> PredictionListing:
         self.require_explainer_role("prediction listing")
         assert self.store is not None and self.recorder is not None
         self.recorder.flush()
-        return {
-            "model_name": self.model.name,
-            "model_version": self.model.version,
-            "class_names": self.model.class_names,
-            "feature_names": self.model.feature_names,
-            "predictions": self.store.recent_predictions(self.model.name, limit),
-        }
+        return PredictionListing(
+            model_name=self.model.name,
+            model_version=self.model.version,
+            class_names=self.model.class_names,
+            feature_names=self.model.feature_names,
+            predictions=self.store.recent_predictions(self.model.name, limit),
+        )

@@ -40,6 +40,7 @@ class FeedbackWriter:
         self._draining = False
         self._drain_task: asyncio.Task | None = None
         self.committed = 0
+        self.failures = 0
         self.groups = 0
 
     async def submit(self, records: list[FeedbackRecord], *, atomic: bool) -> list[FeedbackOutcome]:
@@ -87,6 +88,7 @@ class FeedbackWriter:
                 )
         except Exception as exc:
             log.warning("feedback commit of %d records failed: %s", len(records), exc)
+            self.failures += 1
             for job in group:
                 if not job.future.done():
                     job.future.set_exception(exc)

@@ -1,44 +1,56 @@
-"""Prometheus metrics of one data plane (its own registry, so several apps can share a process)."""
+"""Prometheus metrics of one data plane, in two registries (each data plane has its own, so several
+apps can share a process):
+
+- `registry`, public: traffic and losses, no feedback content. Request counts, predictions, explain
+  refusals, timeouts and cancellations, cache hits and misses, prediction records refused by push
+  back or failed writes, committed feedback counts.
+- `guarded_registry`, only with the bearer token (when one is set): what the feedback says about the
+  model: accuracy, error rate, labelled counts, label delay and explanation ratings
+  (`explainops_feedback_*`, `explainops_label_delay_seconds`), and the drift of its inputs and
+  explanations (`explainops_input_drift_*`, `explainops_explanation_*`).
+  Store rows and bytes and retention deletions are public (capacity, no content).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from explainops_server.service.contract import StatsOut, VersionStatsOut
+
+if TYPE_CHECKING:
+    from explainops_server.service.dataplane import DataPlane
+
+# Every figure of the stats contract except the labels, documented where the contract is.
 STAT_GAUGES = {
-    "predictions": "Predictions recorded for the model version",
-    "labelled_count": "Labelled predictions (latest label per prediction), all time",
-    "labelled_share": "Share of the version's recorded predictions labelled so far",
-    "label_delay_mean_seconds": "Mean seconds from prediction to first label, over the stats window",
-    "window_count": "Labelled predictions inside the stats window",
-    "accuracy": "Accuracy over the last `window` labelled predictions",
-    "error_rate": "1 - accuracy over the last `window` labelled predictions",
-    "explanation_ratings": "Feedback records carrying an explanation rating",
-    "mean_explanation_rating": "Mean explanation rating (1-5)",
+    name: field.description or name
+    for name, field in VersionStatsOut.model_fields.items()
+    # Drift has its own per-feature gauges (MonitoringCollector).
+    if name not in ("model_version", "window", "input_drift", "explanation_drift")
 }
 
 
 class FeedbackStatsCollector(Collector):
     """Reads the stats at scrape time, so the gauges equal GET .../feedback/stats?window=<default>."""
 
-    def __init__(self, model_name: str, stats: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, model_name: str, stats: Callable[[], StatsOut]) -> None:
         self._model_name = model_name
         self._stats = stats
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         stats = self._stats()
-        for field, doc in STAT_GAUGES.items():
-            family = GaugeMetricFamily(f"explainops_feedback_{field}", doc, labels=["model", "model_version"])
-            for entry in stats["by_version"]:
-                value = entry[field]
+        for name, doc in STAT_GAUGES.items():
+            family = GaugeMetricFamily(f"explainops_feedback_{name}", doc, labels=["model", "model_version"])
+            for entry in stats.by_version:
+                value = getattr(entry, name)
                 if value is not None:
-                    family.add_metric([self._model_name, entry["model_version"]], float(value))
+                    family.add_metric([self._model_name, entry.model_version], float(value))
             yield family
 
 
@@ -122,9 +134,76 @@ class StoreCollector(Collector):
             yield GaugeMetricFamily("explainops_store_bytes", "Bytes the feedback store occupies", value=float(size))
 
 
+# (metric name without _total, help, how to read the counter from the data plane)
+LOSS_COUNTERS: tuple[tuple[str, str, Callable[[DataPlane], int]], ...] = (
+    (
+        "explainops_prediction_records_refused",
+        "Predictions refused with 503 because the record buffer was full (push back; nothing dropped)",
+        lambda dp: dp.recorder.refused if dp.recorder else 0,
+    ),
+    (
+        "explainops_prediction_record_write_failures",
+        "Failed writes of prediction records to the store (retried)",
+        lambda dp: dp.recorder.write_failures if dp.recorder else 0,
+    ),
+    (
+        "explainops_prediction_records_flushed",
+        "Prediction records committed to the store",
+        lambda dp: dp.recorder.flushed if dp.recorder else 0,
+    ),
+    (
+        "explainops_explain_timeouts",
+        "Explanation requests answered 504",
+        lambda dp: dp.pool.timeouts if dp.pool else 0,
+    ),
+    (
+        "explainops_explain_rejections",
+        "Explanation requests answered 503 because every worker and queue slot was busy",
+        lambda dp: dp.pool.rejected if dp.pool else 0,
+    ),
+    (
+        "explainops_explain_cancelled_tasks",
+        "Explanation rows stopped or never started because their request timed out or went away",
+        lambda dp: dp.pool.cancelled_tasks if dp.pool else 0,
+    ),
+    ("explainops_explain_cache_hits", "Explanation cache hits", lambda dp: dp.cache.hits),
+    ("explainops_explain_cache_misses", "Explanation cache misses", lambda dp: dp.cache.misses),
+    (
+        "explainops_feedback_committed",
+        "Feedback records committed (new, not duplicates)",
+        lambda dp: dp.feedback_writer.committed if dp.feedback_writer else 0,
+    ),
+    (
+        "explainops_feedback_commit_failures",
+        "Feedback commits that failed (their requests got an error, nothing was acknowledged)",
+        lambda dp: dp.feedback_writer.failures if dp.feedback_writer else 0,
+    ),
+)
+
+
+class LossCollector(Collector):
+    """Counters kept by the recorder, pool, cache and feedback writer, read at scrape time."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self._dataplane = dataplane
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        for name, doc, read in LOSS_COUNTERS:
+            family = CounterMetricFamily(name, doc, labels=["model"])
+            family.add_metric([self._dataplane.model.name], float(read(self._dataplane)))
+            yield family
+        pending = GaugeMetricFamily(
+            "explainops_prediction_records_pending", "Prediction records waiting to be written", labels=["model"]
+        )
+        recorder = self._dataplane.recorder
+        pending.add_metric([self._dataplane.model.name], float(recorder.pending() if recorder else 0))
+        yield pending
+
+
 class DataPlaneMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.guarded_registry = CollectorRegistry()
         self.predictions = Counter(
             "explainops_predictions", "Rows predicted", ["model", "model_version"], registry=self.registry
         )
@@ -142,7 +221,10 @@ class DataPlaneMetrics:
             registry=self.registry,
         )
         self.explain_refusals = Counter(
-            "explainops_explain_refusals", "Explanations refused", ["reason"], registry=self.registry
+            "explainops_explain_refusals",
+            "Explanation requests refused, by reason: busy (503), timeout (504), too_many_rows (422)",
+            ["reason"],
+            registry=self.registry,
         )
         self.feedback = Counter(
             "explainops_feedback_records",
@@ -155,7 +237,7 @@ class DataPlaneMetrics:
             "Seconds from a prediction to each label received for it",
             ["model"],
             buckets=(60, 600, 3600, 6 * 3600, 86_400, 3 * 86_400, 7 * 86_400, 14 * 86_400, 30 * 86_400, 90 * 86_400),
-            registry=self.registry,
+            registry=self.guarded_registry,
         )
         self.retention_deleted = Counter(
             "explainops_retention_deleted_rows", "Rows deleted by retention", ["table"], registry=self.registry

@@ -4,6 +4,10 @@ Predict appends to an in-memory buffer and returns; a writer thread commits the 
 least every `flush_ms`. A crash can lose predictions of the last `flush_ms` (they were never promised
 durable); feedback acknowledgements are always durable. Feedback that names a prediction still in the
 buffer forces a flush first (`ensure_recorded`), so the join never misses.
+
+When the buffer is full (the store is down or slower than the traffic) the recorder pushes back:
+`submit` raises `RecorderBusy` (503 with Retry-After) and the prediction is not answered. Dropping
+records instead would hand out prediction ids that can never take feedback, a silent loss.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable
 
+from explainops_server.errors import RecorderBusy
 from explainops_server.feedback.base import FeedbackStore, PredictionRecord
 
 log = logging.getLogger(__name__)
@@ -21,7 +26,7 @@ MAX_BATCH = 2000
 
 
 class PredictionRecorder:
-    def __init__(self, store: FeedbackStore, flush_ms: int, max_pending: int = 200_000) -> None:
+    def __init__(self, store: FeedbackStore, flush_ms: int, max_pending: int = 100_000) -> None:
         self._store = store
         self._interval = flush_ms / 1000.0
         self._max_pending = max_pending
@@ -30,21 +35,33 @@ class PredictionRecorder:
         self._unflushed: set[str] = set()  # queued or being written
         self._flush_requested = False
         self._stopping = False
-        self.dropped = 0
+        self.refused = 0  # records refused because the buffer was full (their request got 503)
         self.flushed = 0
+        self.write_failures = 0  # failed store writes (retried; nothing is dropped)
         self._thread = threading.Thread(target=self._run, name="prediction-recorder", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, records: list[PredictionRecord]) -> None:
+    def _refuse_unless_room(self, count: int) -> None:
+        waiting = len(self._unflushed)  # queued or being written
+        if waiting + count > self._max_pending:
+            self.refused += count
+            raise RecorderBusy(
+                f"{waiting} predictions wait to be recorded (limit {self._max_pending}); "
+                "the feedback store is slower than the traffic",
+                retry_after=1.0,
+            )
+
+    def check_room(self, count: int) -> None:
+        """Raise RecorderBusy now if `count` records would not fit (before costly work)."""
         with self._cond:
-            overflow = len(self._queue) + len(records) - self._max_pending
-            if overflow > 0:  # the store is down or too slow: keep the newest, count the loss
-                for lost in self._queue[:overflow]:
-                    self._unflushed.discard(lost.prediction_id)
-                del self._queue[:overflow]
-                self.dropped += overflow
+            self._refuse_unless_room(count)
+
+    def submit(self, records: list[PredictionRecord]) -> None:
+        """Buffer `records`, or raise RecorderBusy (nothing buffered) when they do not fit."""
+        with self._cond:
+            self._refuse_unless_room(len(records))
             self._queue.extend(records)
             self._unflushed.update(r.prediction_id for r in records)
             if len(self._queue) >= MAX_BATCH:
@@ -95,6 +112,7 @@ class PredictionRecorder:
             except Exception:
                 log.exception("recording %d predictions failed; retrying", len(batch))
                 with self._cond:
+                    self.write_failures += 1
                     self._queue[:0] = batch
                     if self._stopping:
                         return
