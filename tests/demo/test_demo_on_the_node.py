@@ -1,7 +1,7 @@
 """`make demo` end to end on the real node: the loop the product exists for, with nothing played.
 
 KServe runs the predictor pods, the chart runs the operator as a pod, the retraining Job's pod trains
-v2, the gate decides and the promotion rolls out new pods. It starts a node of its own, so it runs
+v2, the gate decides and the promotion rolls out new pods; pinning v1 rolls it back. It starts a node of its own, so it runs
 before the session's node (``node_lifecycle``).
 """
 
@@ -41,3 +41,5 @@ def test_the_demo_retrains_and_promotes_on_real_pods(tmp_path: Path) -> None:
     assert report["accuracy_after_drift"][1] == "v1" and report["accuracy_after_retraining"][1] == "v2"
     assert drifted_v2 > drifted_v1 + 0.2
     assert "outcome Promoted" in format_report(report)
+    # Rolled back by pinning v1: the same address answers with v1 again.
+    assert report["rolled_back_to"] == "v1"

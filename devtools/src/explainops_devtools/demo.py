@@ -393,7 +393,7 @@ class Demo:
         }
 
     def run(self) -> dict[str, Any]:
-        steps = Progress(9)
+        steps = Progress(10)
         with steps("Starting the local node (API server, kubelet + containerd, CoreDNS, KServe, Knative's webhook)"):
             self.start_cluster()
             self.create_namespace()
@@ -490,6 +490,23 @@ class Demo:
                 acc, version, _ = self.accuracy(client, data.holdout_x, data.holdout_y)
                 self.report["accuracy_clean_after_retraining"] = (acc, version)
                 self.report["stats_final"] = self.stats(client)
+            with steps(f"Rolling back to {first} with spec.model.pinnedVersion"):
+                started = time.monotonic()
+                from kubernetes import client as k8s
+
+                k8s.CustomObjectsApi(self.api).patch_namespaced_custom_object(
+                    GROUP, VERSION, NAMESPACE, PLURAL, MODEL_NAME, {"spec": {"model": {"pinnedVersion": first}}},
+                    _content_type="application/merge-patch+json")
+                self.wait_ready(first, timeout=180)
+                wait_for(
+                    f"the served address to answer with {first} again",
+                    lambda: self.predict(client, drifted_holdout[:1])[2] == first,
+                    self.timeout(120),
+                    on_timeout=self.diagnostics,
+                )
+                self.report["rolled_back_to"] = self.predict(client, data.holdout_x[:1])[2]
+                self.report["rollback_seconds"] = time.monotonic() - started
+                note(f"serving {self.report['rolled_back_to']} again after {self.report['rollback_seconds']:.0f} s")
         self.report["console_url"] = f"{self.url}/console/?model={MODEL_NAME}"
         return self.report
 
@@ -552,6 +569,8 @@ def format_report(report: dict[str, Any]) -> str:
     )
     if report.get("promotion_seconds") is not None:
         lines.append(f"threshold -> promotion     {report['promotion_seconds']:.0f} s (Job pod, gate, new pods Ready)")
+    if report.get("rolled_back_to"):
+        lines.append(f"rollback (pinnedVersion)   serving {report['rolled_back_to']} after {report['rollback_seconds']:.0f} s")
     lines.append(f"KServe status              {json.dumps(report.get('kserve_status'))}")
     lines.append(f"pods serving v1            {', '.join(report.get('pods_v1') or [])}")
     lines.append(f"pods serving v2            {', '.join(report.get('pods_v2') or [])}")
