@@ -38,13 +38,20 @@ class AleExplainer(Explainer):
         from alibi.explainers import ALE
 
         explainer = ALE(
-            self.model.predict_proba,
+            self.model.predict_outputs,
             feature_names=list(self.model.feature_names),
-            target_names=list(self.model.class_names),
+            target_names=list(self.model.output_names),
         )
+        # ALE needs ordered values: categorical columns (held as codes) are left out.
+        categorical = set(self.model.categorical_names)
+        numeric = [i for i in range(len(self.model.feature_names)) if i not in categorical]
+        if not numeric:
+            raise UnsupportedOperation("ALE needs at least one numeric column; every column is categorical")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # numpy percentile(interpolation=)
-            result = explainer.explain(self._background, min_bin_points=self.params["min_bin_points"])
+            result = explainer.explain(
+                self._background, features=numeric, min_bin_points=self.params["min_bin_points"]
+            )
         data = result.data
         features = []
         for i, name in enumerate(data["feature_names"]):
@@ -61,4 +68,5 @@ class AleExplainer(Explainer):
             "target_names": [str(t) for t in data["target_names"]],
             "constant_value": np.asarray(data["constant_value"]).tolist(),
             "features": features,
+            "skipped_categorical": [self.model.feature_names[i] for i in sorted(categorical)],
         }

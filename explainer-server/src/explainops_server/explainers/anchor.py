@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from explainops_server.errors import UnsupportedOperation
 from explainops_server.explainers.base import Explainer
+
+REGRESSION_REFUSAL = (
+    "AnchorTabular is defined for classifiers only (an anchor keeps a predicted class); "
+    "explain a regressor with KernelShap, TreeShap or ALE"
+)
 
 
 class AnchorTabularExplainer(Explainer):
@@ -28,15 +34,21 @@ class AnchorTabularExplainer(Explainer):
     def fit(self, background: np.ndarray) -> None:
         from alibi.explainers import AnchorTabular
 
-        predict_proba = self.model.predict_proba
+        if self.model.is_regression:
+            self._explainer = None  # every explain_row answers REGRESSION_REFUSAL
+            return
+        predict_outputs = self.model.predict_outputs
         self._explainer = AnchorTabular(
-            lambda x: np.argmax(predict_proba(x), axis=1),
+            lambda x: np.argmax(predict_outputs(x), axis=1),
             feature_names=list(self.model.feature_names),
+            categorical_names=self.model.categorical_names,
             seed=self.params["seed"],
         )
         self._explainer.fit(background, disc_perc=tuple(self.params["disc_perc"]))
 
     def explain_row(self, row: np.ndarray) -> dict[str, Any]:
+        if self._explainer is None:
+            raise UnsupportedOperation(REGRESSION_REFUSAL)
         p = self.params
         result = self._explainer.explain(
             row.reshape(1, -1),
@@ -48,7 +60,7 @@ class AnchorTabularExplainer(Explainer):
             tau=p["tau"],
             max_anchor_size=p["max_anchor_size"],
         )
-        predicted = int(np.argmax(self.model.predict_proba(row.reshape(1, -1))[0]))
+        predicted = int(np.argmax(self.model.predict_outputs(row.reshape(1, -1))[0]))
         return {
             "type": "anchor",
             "anchor": list(result.data["anchor"]),

@@ -15,10 +15,16 @@ class ExplainableModel(Protocol):
     """What an explainer needs from the served model; it is called in-process."""
 
     feature_names: list[str]
-    class_names: list[str]
+    class_names: list[str]  # empty for regression
+    output_names: list[str]  # the classes, or the regression target's name
+    is_regression: bool
+    categorical_names: dict[int, list[str]]  # column index -> categories (rows hold their codes)
     estimator: Any
+    description: str  # the estimator's structure, e.g. "Pipeline(StandardScaler, LogisticRegression)"
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+    def predict_outputs(self, x: np.ndarray) -> np.ndarray:
+        """(rows, outputs): class probabilities, or one column with the regression value."""
+        ...
 
 
 class Explainer(ABC):

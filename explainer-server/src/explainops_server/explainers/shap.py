@@ -11,17 +11,26 @@ from explainops_server.explainers.base import Explainer, top_attributions
 
 
 def _shap_payload(model: Any, row: np.ndarray, shap_values: list[Any], expected: Any, kind: str) -> dict:
-    predicted = int(np.argmax(model.predict_proba(row.reshape(1, -1))[0]))
-    per_class = [np.asarray(v).reshape(-1).tolist() for v in shap_values]
+    outputs = model.predict_outputs(row.reshape(1, -1))[0]
+    per_output = [np.asarray(v).reshape(-1).tolist() for v in shap_values]
+    if model.is_regression:
+        predicted: dict[str, Any] = {"predicted_value": float(outputs[0])}
+        shown = 0
+    else:
+        shown = int(np.argmax(outputs))
+        predicted = {"predicted_class": shown, "predicted_class_name": model.class_names[shown]}
     return {
         "type": kind,
-        "predicted_class": predicted,
-        "predicted_class_name": model.class_names[predicted],
+        **predicted,
         "expected_value": np.asarray(expected, dtype=np.float64).reshape(-1).tolist(),
-        "shap_values": per_class,
+        "shap_values": per_output,
         "feature_names": list(model.feature_names),
-        "top_features": top_attributions(model.feature_names, per_class[min(predicted, len(per_class) - 1)]),
+        "top_features": top_attributions(model.feature_names, per_output[min(shown, len(per_output) - 1)]),
     }
+
+
+def _task(model: Any) -> str:
+    return "regression" if model.is_regression else "classification"
 
 
 class KernelShapExplainer(Explainer):
@@ -32,8 +41,9 @@ class KernelShapExplainer(Explainer):
         from alibi.explainers import KernelShap
 
         self._explainer = KernelShap(
-            self.model.predict_proba,
+            self.model.predict_outputs,
             link=self.params["link"],
+            task=_task(self.model),
             feature_names=list(self.model.feature_names),
             seed=self.params["seed"],
         )
@@ -75,7 +85,7 @@ class TreeShapExplainer(Explainer):
             self.model.estimator,
             model_output=self.params["model_output"],
             feature_names=list(self.model.feature_names),
-            task="classification",
+            task=_task(self.model),
         )
         if perturbation == "interventional":
             rows = min(int(self.params["background_size"]), len(background))

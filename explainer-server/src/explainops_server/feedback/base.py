@@ -12,13 +12,14 @@ class PredictionRecord:
     prediction_id: str
     model_name: str
     model_version: str
-    inputs: list[float]
-    probabilities: list[float]
-    predicted_label: int
+    inputs: list[Any]  # original values: numbers, and strings for categorical columns
+    probabilities: list[float]  # empty for regression
+    predicted_label: int | None  # None for regression
     created_at: float
     request_id: str | None = None
     explainer: str | None = None
     explanation: dict[str, Any] | None = None
+    predicted_value: float | None = None  # regression only
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,19 @@ class FeedbackRecord:
     explanation_rating: int | None = None
     comment: str | None = None
     source: str | None = None
+    value: float | None = None  # the true value of a regression prediction
 
     def same_content(self, other: FeedbackRecord) -> bool:
-        keys = ("prediction_id", "model_name", "label", "correct", "explanation_rating", "comment", "source")
+        keys = (
+            "prediction_id",
+            "model_name",
+            "label",
+            "correct",
+            "explanation_rating",
+            "comment",
+            "source",
+            "value",
+        )
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
 
@@ -55,9 +66,10 @@ class LabelledExample:
 
     prediction_id: str
     model_version: str
-    inputs: list[float]
-    label: int
+    inputs: list[Any]
+    label: int | None  # classification: the true class index
     created_at: float
+    value: float | None = None  # regression: the true value
 
 
 @dataclass
@@ -69,10 +81,16 @@ class VersionStats:
     correct_in_window: int = 0
     explanation_ratings: int = 0
     rating_sum: float = 0.0
+    # regression feedback (a true value) inside the window, and its errors
+    valued_in_window: int = 0
+    abs_error_sum: float = 0.0
+    squared_error_sum: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, window: int) -> dict[str, Any]:
-        accuracy = self.correct_in_window / self.window_count if self.window_count else None
+        classified = self.window_count - self.valued_in_window
+        accuracy = self.correct_in_window / classified if classified else None
+        valued = self.valued_in_window
         return {
             "model_version": self.model_version,
             "window": window,
@@ -85,6 +103,8 @@ class VersionStats:
             "mean_explanation_rating": (
                 self.rating_sum / self.explanation_ratings if self.explanation_ratings else None
             ),
+            "mae": self.abs_error_sum / valued if valued else None,
+            "rmse": (self.squared_error_sum / valued) ** 0.5 if valued else None,
         }
 
 

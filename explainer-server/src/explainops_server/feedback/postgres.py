@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from explainops_server.errors import StoreError
-from explainops_server.feedback.sql import SqlFeedbackStore
+from explainops_server.feedback.sql import ADDED_FLOAT_COLUMNS, SqlFeedbackStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -16,11 +16,12 @@ CREATE TABLE IF NOT EXISTS predictions (
   model_version   TEXT NOT NULL,
   inputs          TEXT NOT NULL,
   probabilities   TEXT NOT NULL,
-  predicted_label INTEGER NOT NULL,
+  predicted_label INTEGER,
   request_id      TEXT,
   explainer       TEXT,
   explanation     TEXT,
-  created_at      DOUBLE PRECISION NOT NULL
+  created_at      DOUBLE PRECISION NOT NULL,
+  predicted_value DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS predictions_by_model ON predictions (model_name, created_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS feedback (
   explanation_rating INTEGER,
   comment            TEXT,
   source             TEXT,
-  created_at         DOUBLE PRECISION NOT NULL
+  created_at         DOUBLE PRECISION NOT NULL,
+  value              DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS feedback_by_model ON feedback (model_name, model_version);
 CREATE INDEX IF NOT EXISTS feedback_by_prediction ON feedback (prediction_id);
@@ -56,6 +58,8 @@ class PostgresFeedbackStore(SqlFeedbackStore):
                 # Replicas may start together: serialise schema creation.
                 cur.execute("SELECT pg_advisory_xact_lock(74210501)")
                 cur.execute(SCHEMA)
+                for table, column in ADDED_FLOAT_COLUMNS:
+                    cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} DOUBLE PRECISION")
         except psycopg.Error as exc:
             raise StoreError(f"cannot open PostgreSQL store: {exc}") from None
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from explainops_server.errors import StoreError
-from explainops_server.feedback.sql import SqlFeedbackStore
+from explainops_server.feedback.sql import ADDED_FLOAT_COLUMNS, SqlFeedbackStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -17,11 +17,12 @@ CREATE TABLE IF NOT EXISTS predictions (
   model_version   TEXT NOT NULL,
   inputs          TEXT NOT NULL,
   probabilities   TEXT NOT NULL,
-  predicted_label INTEGER NOT NULL,
+  predicted_label INTEGER,
   request_id      TEXT,
   explainer       TEXT,
   explanation     TEXT,
-  created_at      REAL NOT NULL
+  created_at      REAL NOT NULL,
+  predicted_value REAL
 );
 CREATE INDEX IF NOT EXISTS predictions_by_model ON predictions (model_name, created_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS feedback (
   explanation_rating INTEGER,
   comment            TEXT,
   source             TEXT,
-  created_at         REAL NOT NULL
+  created_at         REAL NOT NULL,
+  value              REAL
 );
 CREATE INDEX IF NOT EXISTS feedback_by_model ON feedback (model_name, model_version);
 CREATE INDEX IF NOT EXISTS feedback_by_prediction ON feedback (prediction_id);
@@ -56,6 +58,10 @@ class SqliteFeedbackStore(SqlFeedbackStore):
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(SCHEMA)
+            for table, column in ADDED_FLOAT_COLUMNS:
+                present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} REAL")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open SQLite store {path}: {exc}") from None
 

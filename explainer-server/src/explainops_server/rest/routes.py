@@ -129,14 +129,11 @@ def v1_predict_response(dp: DataPlane, name: str, body: bytes, request_id: str) 
     dp.check_model(name)
     rows = dp.validate(v1_instances(parse_json(body)))
     result = dp.predict(rows, request_id)
-    return JsonResponse(
-        {
-            "predictions": result.labels,
-            "probabilities": result.probabilities,
-            "prediction_ids": result.prediction_ids,
-            "model_version": result.model_version,
-        }
-    )
+    body: dict[str, Any] = {"predictions": result.predictions}
+    if result.probabilities is not None:
+        body["probabilities"] = result.probabilities
+    body.update(prediction_ids=result.prediction_ids, model_version=result.model_version)
+    return JsonResponse(body)
 
 
 def _check_numbers(data: Any, field: str) -> None:
@@ -165,18 +162,49 @@ def _v2_rows(dp: DataPlane, body: bytes, headers: Any, name: str) -> tuple[Infer
         raise InvalidInput(f"inputs: {exc}") from None
     except (KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"inputs: malformed inference request ({type(exc).__name__}: {exc})") from None
-    if len(infer_request.inputs) != 1:
-        raise InvalidInput(f"inputs: expected exactly one input tensor, got {len(infer_request.inputs)}")
-    tensor = infer_request.inputs[0]
-    if tensor.datatype not in ("FP64", "FP32", "INT64", "INT32", "FP16", "INT16", "INT8", "UINT8"):
-        raise InvalidInput(f"inputs[0].datatype: numeric tensor required, got {tensor.datatype!r}")
-    if tensor.data is not None and not isinstance(tensor.data, np.ndarray):
-        _check_numbers(tensor.data, "inputs[0].data")
+    if not infer_request.inputs:
+        raise InvalidInput("inputs: at least one input tensor is required ([rows, columns], or one per column)")
+    if len(infer_request.inputs) == 1 and infer_request.inputs[0].datatype != "BYTES":
+        tensor = infer_request.inputs[0]
+        if tensor.datatype not in NUMERIC_DATATYPES:
+            raise InvalidInput(f"inputs[0].datatype: numeric tensor required, got {tensor.datatype!r}")
+        if tensor.data is not None and not isinstance(tensor.data, np.ndarray):
+            _check_numbers(tensor.data, "inputs[0].data")
+        return infer_request, dp.validate(_tensor_array(tensor, "inputs[0]"), field="inputs[0]")
+    if len(infer_request.inputs) == 1:  # one BYTES tensor [rows, columns]: values as strings
+        array = _tensor_array(infer_request.inputs[0], "inputs[0]")
+        if array.ndim != 2:
+            raise InvalidInput(f"inputs[0].shape: a single BYTES tensor needs [rows, columns], got {list(array.shape)}")
+        return infer_request, dp.validate([[_text(v) for v in row] for row in array.tolist()], field="inputs[0]")
+    # One tensor per column, named by feature name: BYTES for categorical columns, numbers otherwise.
+    columns: dict[str, list[Any]] = {}
+    for i, tensor in enumerate(infer_request.inputs):
+        if tensor.datatype not in (*NUMERIC_DATATYPES, "BYTES"):
+            raise InvalidInput(f"inputs[{i}].datatype: {tensor.datatype!r} is not supported")
+        if tensor.name in columns:
+            raise InvalidInput(f"inputs[{i}].name: column {tensor.name!r} given twice")
+        array = _tensor_array(tensor, f"inputs[{i}]")
+        if array.ndim == 2 and array.shape[1] == 1:
+            array = array[:, 0]
+        if array.ndim != 1:
+            raise InvalidInput(f"inputs[{i}].shape: a column tensor needs [rows] or [rows, 1], got {list(array.shape)}")
+        columns[tensor.name] = [_text(v) for v in array.tolist()]
+    return infer_request, dp.validate_columns(columns, field="inputs")
+
+
+NUMERIC_DATATYPES = ("FP64", "FP32", "INT64", "INT32", "FP16", "INT16", "INT8", "UINT8")
+
+
+def _tensor_array(tensor: Any, field: str) -> np.ndarray:
     try:
-        array = np.asarray(tensor.as_numpy())
+        return np.asarray(tensor.as_numpy())
     except (ValueError, TypeError, OverflowError, KserveInvalidInput) as exc:
-        raise InvalidInput(f"inputs[0].data: {exc}") from None
-    return infer_request, dp.validate(array, field="inputs[0]")
+        raise InvalidInput(f"{field}.data: {exc}") from None
+
+
+def _text(value: Any) -> Any:
+    """BYTES elements arrive as bytes; the schema reads them as text."""
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
 @router.post("/v2/models/{name}/infer", tags=["inference"], openapi_extra={"requestBody": V2_REQUEST})
@@ -185,14 +213,19 @@ async def v2_infer(name: str, request: Request) -> Response:
     dp.check_model(name)
     infer_request, rows = _v2_rows(dp, await request.body(), request.headers, name)
     result = dp.predict(rows, request.state.request_id)
+    if result.values is not None:
+        outputs = [InferOutput("predict", [len(rows)], "FP64", data=result.values.astype(np.float64))]
+    else:
+        assert result.labels is not None and result.probabilities is not None
+        outputs = [
+            InferOutput("predict", [len(rows)], "INT64", data=result.labels.astype(np.int64)),
+            InferOutput("probabilities", list(result.probabilities.shape), "FP64", data=result.probabilities),
+        ]
     response = InferResponse(
         response_id=infer_request.id or request.state.request_id,
         model_name=name,
         model_version=result.model_version,
-        infer_outputs=[
-            InferOutput("predict", [len(rows)], "INT64", data=result.labels.astype(np.int64)),
-            InferOutput("probabilities", list(result.probabilities.shape), "FP64", data=result.probabilities),
-        ],
+        infer_outputs=outputs,
         parameters={"prediction_ids": result.prediction_ids},
         use_binary_outputs=infer_request.use_binary_outputs,
         requested_outputs=infer_request.request_outputs,
@@ -253,6 +286,7 @@ def _feedback_input(item: FeedbackIn) -> FeedbackInput:
         explanation_rating=item.explanation_rating,
         comment=item.comment,
         source=item.source,
+        value=item.value,
     )
 
 

@@ -9,8 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 INSTANCES_SCHEMA = {
     "type": "array",
     "minItems": 1,
-    "items": {"type": "array", "items": {"type": "number"}},
-    "description": "Rows of feature values, in the order of the model's feature_names.",
+    "items": {
+        "oneOf": [
+            {"type": "array", "items": {"oneOf": [{"type": "number"}, {"type": "string"}]}},
+            {"type": "object", "additionalProperties": {"oneOf": [{"type": "number"}, {"type": "string"}]}},
+        ]
+    },
+    "description": "Rows: lists in the order of the model's feature_names, or objects keyed by column name. "
+    "Categorical columns take their category strings.",
 }
 
 V1_REQUEST = {
@@ -45,7 +51,7 @@ V2_REQUEST = {
                             "properties": {
                                 "name": {"type": "string"},
                                 "shape": {"type": "array", "items": {"type": "integer"}},
-                                "datatype": {"type": "string", "enum": ["FP64", "FP32", "INT64", "INT32"]},
+                                "datatype": {"type": "string", "enum": ["FP64", "FP32", "INT64", "INT32", "BYTES"]},
                                 "parameters": {"type": "object"},
                                 "data": {"type": "array"},
                             },
@@ -70,8 +76,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class PredictResponse(BaseModel):
-    predictions: list[int]
-    probabilities: list[list[float]]
+    predictions: list[int] | list[float] = Field(description="Class indices, or regression values")
+    probabilities: list[list[float]] | None = Field(default=None, description="Classification only")
     prediction_ids: list[str]
     model_version: str
 
@@ -93,7 +99,10 @@ class FeedbackIn(BaseModel):
     feedback_id: str | None = Field(
         default=None, min_length=1, max_length=128, description="Client id; resending it is a no-op"
     )
-    label: StrictInt | None = Field(default=None, ge=0, description="True class index")
+    label: StrictInt | None = Field(default=None, ge=0, description="True class index (classification)")
+    value: float | None = Field(
+        default=None, strict=True, allow_inf_nan=False, description="True value of a regression prediction"
+    )
     correct: StrictBool | None = Field(default=None, description="Whether the prediction was right")
     explanation_rating: StrictInt | None = Field(default=None, ge=1, le=5, description="1 (useless) .. 5")
     comment: str | None = Field(default=None, max_length=4000)
@@ -131,6 +140,8 @@ class VersionStatsOut(BaseModel):
     error_rate: float | None
     explanation_ratings: int
     mean_explanation_rating: float | None
+    mae: float | None = Field(description="Mean absolute error over the window (regression)")
+    rmse: float | None = Field(description="Root mean squared error over the window (regression)")
 
 
 class StatsOut(VersionStatsOut):

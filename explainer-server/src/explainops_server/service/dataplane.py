@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from explainops_server.errors import (
+    ConfigurationError,
     ExplainerBusy,
     ExplanationTimeout,
     FeedbackConflict,
@@ -20,6 +21,7 @@ from explainops_server.errors import (
     PredictionNotFound,
 )
 from explainops_server.explainers.base import Explainer
+from explainops_server.explainers.compat import explainer_problems
 from explainops_server.explainers.registry import build_explainer
 from explainops_server.feedback.base import FeedbackOutcome, FeedbackRecord, FeedbackStore, PredictionRecord
 from explainops_server.feedback.factory import open_store
@@ -28,6 +30,7 @@ from explainops_server.service.explain_pool import ExplainPool, ExplanationCache
 from explainops_server.service.feedback_writer import FeedbackWriter
 from explainops_server.service.metrics import DataPlaneMetrics, FeedbackStatsCollector
 from explainops_server.service.recorder import PredictionRecorder
+from explainops_server.service.validation import check_startup, explain_one_row
 from explainops_server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -37,10 +40,17 @@ DEFAULT_STATS_WINDOW = 100
 
 @dataclass(frozen=True)
 class Prediction:
-    probabilities: np.ndarray
-    labels: np.ndarray
+    """Classification fills `probabilities` and `labels` (class indices); regression fills `values`."""
+
     prediction_ids: list[str]
     model_version: str
+    probabilities: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.values if self.values is not None else self.labels  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class FeedbackInput:
     explanation_rating: int | None = None
     comment: str | None = None
     source: str | None = None
+    value: float | None = None
 
 
 def new_id() -> str:
@@ -98,12 +109,16 @@ class DataPlane:
             self.started = True
             return
         background = self.model.loaded.background
+        check_startup(self.model, self.settings.explainer)
         self.explainer = build_explainer(
             self.settings.explainer, self.model, background, self.settings.explainer_params
         )
         if self.settings.explainer == "ale":
             self._ale = self.explainer
-            self._ale.explain_global()
+        if not any(p.fatal is False for p in explainer_problems(self.settings.explainer, self.model)):
+            trial = explain_one_row(self.explainer, self.model)  # for ALE: computes the global result once
+            if trial:
+                raise ConfigurationError("\n".join(trial))
         self.store = open_store(self.settings.feedback_dsn())
         self.recorder = PredictionRecorder(self.store, self.settings.record_flush_ms)
         self.feedback_writer = FeedbackWriter(self.store, self.recorder)
@@ -141,19 +156,30 @@ class DataPlane:
 
     def metadata(self) -> dict[str, Any]:
         meta = self.model.loaded.metadata
+        if meta.is_regression:
+            outputs = [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
+        else:
+            outputs = [
+                {"name": "predict", "datatype": "INT64", "shape": [-1]},
+                {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(meta.class_names)]},
+            ]
+        if meta.categories:  # one tensor per column, BYTES for the categorical ones
+            inputs = [
+                {"name": name, "datatype": "BYTES" if name in meta.categories else "FP64", "shape": [-1]}
+                for name in meta.feature_names
+            ]
+        else:
+            inputs = [{"name": "input-0", "datatype": "FP64", "shape": [-1, len(meta.feature_names)]}]
         return {
             "name": self.model.name,
             "versions": [meta.version],
             "platform": "explainops-sklearn",
-            "inputs": [
-                {"name": "input-0", "datatype": "FP64", "shape": [-1, len(meta.feature_names)]},
-            ],
-            "outputs": [
-                {"name": "predict", "datatype": "INT64", "shape": [-1]},
-                {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(meta.class_names)]},
-            ],
+            "inputs": inputs,
+            "outputs": outputs,
             "parameters": {
+                "task": meta.task,
                 "feature_names": meta.feature_names,
+                "categories": meta.categories,
                 "class_names": meta.class_names,
                 "estimator": meta.estimator,
                 "role": self.settings.role,
@@ -165,39 +191,56 @@ class DataPlane:
     def validate(self, instances: Any, field: str = "instances") -> np.ndarray:
         return self.model.validate(instances, field=field, max_rows=self.settings.max_batch)
 
-    def predict(self, rows: np.ndarray, request_id: str | None = None) -> Prediction:
-        probabilities = self.model.predict_proba(rows)
-        labels = np.argmax(probabilities, axis=1)
+    def _outputs(self, rows: np.ndarray) -> Prediction:
         ids = [new_id() for _ in range(len(rows))]
         version = self.model.version
-        self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
+        if self.model.is_regression:
+            return Prediction(ids, version, values=self.model.predict_outputs(rows)[:, 0])
+        probabilities = self.model.predict_proba(rows)
+        return Prediction(ids, version, probabilities=probabilities, labels=np.argmax(probabilities, axis=1))
+
+    def validate_columns(self, columns: dict[str, list[Any]], field: str = "inputs") -> np.ndarray:
+        """One list of values per column name (V2: one tensor per column)."""
+        schema = self.model.schema
+        unknown = sorted(set(columns) - set(schema.names))
+        if unknown:
+            raise InvalidInput(f"{field}: unknown column tensor(s) {', '.join(map(repr, unknown[:5]))}")
+        missing = [name for name in schema.names if name not in columns]
+        if missing:
+            raise InvalidInput(f"{field}: missing column tensor(s) {', '.join(map(repr, missing[:5]))}")
+        rows = schema.encode_columns(columns, field)
+        if rows.shape[0] > self.settings.max_batch:
+            raise InvalidInput(f"{field}: at most {self.settings.max_batch} instances per request, got {rows.shape[0]}")
+        return rows
+
+    def predict(self, rows: np.ndarray, request_id: str | None = None) -> Prediction:
+        prediction = self._outputs(rows)
+        self.metrics.predictions.labels(self.model.name, prediction.model_version).inc(len(rows))
         if self.recorder is not None:
-            self.recorder.submit(
-                self._prediction_records(rows, probabilities, labels, ids, version, request_id)
-            )
-        return Prediction(probabilities, labels, ids, version)
+            self.recorder.submit(self._prediction_records(rows, prediction, request_id))
+        return prediction
 
     def _prediction_records(
         self,
         rows: np.ndarray,
-        probabilities: np.ndarray,
-        labels: np.ndarray,
-        ids: list[str],
-        version: str,
+        prediction: Prediction,
         request_id: str | None,
         explainer: Explainer | None = None,
         explanations: list[dict[str, Any]] | None = None,
     ) -> list[PredictionRecord]:
         """One audit record per predicted row; explained rows also carry their explanation's summary."""
         now = time.time()
+        inputs = self.model.schema.decode_rows(rows)
+        probabilities, labels, values = prediction.probabilities, prediction.labels, prediction.values
         return [
             PredictionRecord(
-                prediction_id=ids[i],
+                prediction_id=prediction.prediction_ids[i],
                 model_name=self.model.name,
-                model_version=version,
-                inputs=rows[i].tolist(),
-                probabilities=probabilities[i].tolist(),
-                predicted_label=int(labels[i]),
+                model_version=prediction.model_version,
+                inputs=inputs[i],
+                probabilities=[] if probabilities is None else probabilities[i].tolist(),
+                predicted_label=None if labels is None else int(labels[i]),
+                predicted_value=None if values is None else float(values[i]),
                 created_at=now,
                 request_id=request_id,
                 explainer=explainer.name if explainer is not None else None,
@@ -244,16 +287,10 @@ class DataPlane:
         cached_flags = [h is not None for h in hits]
         for flag in cached_flags:
             self.metrics.explanations.labels(self.model.name, explainer.name, str(flag).lower()).inc()
-        probabilities = self.model.predict_proba(rows)
-        labels = np.argmax(probabilities, axis=1)
-        ids = [new_id() for _ in range(len(rows))]
-        self.recorder.submit(
-            self._prediction_records(
-                rows, probabilities, labels, ids, version, request_id, explainer, explanations
-            )
-        )
+        prediction = self._outputs(rows)
+        self.recorder.submit(self._prediction_records(rows, prediction, request_id, explainer, explanations))
         self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
-        return Explanations(explanations, ids, version, explainer.name, cached_flags)
+        return Explanations(explanations, prediction.prediction_ids, version, explainer.name, cached_flags)
 
     async def ale(self) -> dict[str, Any]:
         self.require_explainer_role("ALE")
@@ -265,11 +302,20 @@ class DataPlane:
 
     # ---- feedback ------------------------------------------------------------------------------
     def _to_record(self, item: FeedbackInput, field: str) -> FeedbackRecord:
-        n_classes = len(self.model.class_names)
-        if item.label is not None and not 0 <= item.label < n_classes:
-            raise InvalidInput(f"{field}.label: must be a class index 0..{n_classes - 1}, got {item.label}")
-        if item.label is None and item.correct is None and item.explanation_rating is None:
-            raise InvalidInput(f"{field}: give at least one of label, correct, explanation_rating")
+        if self.model.is_regression:
+            for name in ("label", "correct"):
+                if getattr(item, name) is not None:
+                    raise InvalidInput(f"{field}.{name}: this model is a regressor; send the true value as `value`")
+            if item.value is None and item.explanation_rating is None:
+                raise InvalidInput(f"{field}: give at least one of value, explanation_rating")
+        else:
+            n_classes = len(self.model.class_names)
+            if item.value is not None:
+                raise InvalidInput(f"{field}.value: this model is a classifier; send the true class as `label`")
+            if item.label is not None and not 0 <= item.label < n_classes:
+                raise InvalidInput(f"{field}.label: must be a class index 0..{n_classes - 1}, got {item.label}")
+            if item.label is None and item.correct is None and item.explanation_rating is None:
+                raise InvalidInput(f"{field}: give at least one of label, correct, explanation_rating")
         return FeedbackRecord(
             feedback_id=item.feedback_id or new_id(),
             prediction_id=item.prediction_id,
@@ -280,6 +326,7 @@ class DataPlane:
             explanation_rating=item.explanation_rating,
             comment=item.comment,
             source=item.source,
+            value=item.value,
         )
 
     async def add_feedback(self, items: list[FeedbackInput], *, batch: bool) -> list[FeedbackOutcome]:
@@ -327,6 +374,8 @@ class DataPlane:
                 "error_rate": None,
                 "explanation_ratings": 0,
                 "mean_explanation_rating": None,
+                "mae": None,
+                "rmse": None,
             }
         return {"model_name": self.model.name, **current, "by_version": by_version}
 
@@ -337,6 +386,7 @@ class DataPlane:
         return {
             "model_name": self.model.name,
             "model_version": self.model.version,
+            "task": self.model.task,
             "class_names": self.model.class_names,
             "feature_names": self.model.feature_names,
             "predictions": self.store.recent_predictions(self.model.name, limit),

@@ -17,6 +17,8 @@ STAT_GAUGES = {
     "error_rate": "1 - accuracy over the last `window` labelled predictions",
     "explanation_ratings": "Feedback records carrying an explanation rating",
     "mean_explanation_rating": "Mean explanation rating (1-5)",
+    "mae": "Mean absolute error over the last `window` true values (regression)",
+    "rmse": "Root mean squared error over the last `window` true values (regression)",
 }
 
 
