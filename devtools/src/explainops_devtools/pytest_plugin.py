@@ -1,7 +1,7 @@
 """pytest fixtures for the local Kubernetes control plane (auto-loaded via the pytest11 entry point).
 
 Fixtures: ``control_plane`` (session), ``kube_api`` (session), ``kubeconfig_path`` (session),
-``namespace`` (per test). Any test using one of them is marked ``cluster`` automatically.
+``namespace`` (per test); ``s3_server`` (session, SeaweedFS), ``s3_env`` and ``s3_bucket`` (per test). Any test using one of them is marked ``cluster`` automatically.
 Nothing heavy is imported here: the control plane and the kubernetes client load on first use.
 """
 
@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from explainops_devtools.controlplane import ControlPlane
+    from explainops_devtools.seaweedfs import ThrowawayS3
 
 CLUSTER_FIXTURES = frozenset({"control_plane", "kube_api", "namespace", "kubeconfig_path"})
+S3_FIXTURES = frozenset({"s3_server", "s3_env", "s3_bucket"})
 TEST_NAMESPACE_LABEL = "explainops.dev/test-namespace"
 
 
@@ -29,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "cluster: needs the local Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager)",
     )
+    config.addinivalue_line("markers", "s3: needs the S3 test server (SeaweedFS, hack/install-seaweedfs.sh)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -40,6 +43,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             and item.get_closest_marker("cluster") is None
         ):
             item.add_marker(pytest.mark.cluster)
+        if S3_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("s3") is None:
+            item.add_marker(pytest.mark.s3)
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +117,44 @@ def namespace(
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+
+# ---- S3 object storage ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[ThrowawayS3]:
+    """A real S3-compatible server (SeaweedFS) on free 127.0.0.1 ports for the whole session.
+
+    Fails (not skips) without a `weed` binary: `make test` provisions one with hack/install-seaweedfs.sh.
+    """
+    from explainops_devtools.seaweedfs import SeaweedUnavailable, ThrowawayS3
+
+    try:
+        server = ThrowawayS3.start()
+    except SeaweedUnavailable as exc:
+        failure = f"cannot start the S3 test server: {exc}"
+    else:
+        failure = None
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: ThrowawayS3, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The test process talks to the session's S3 server (KServe-style AWS_* variables set)."""
+    env = s3_server.env()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    from explainops_server.models import storage
+
+    storage._client.cache_clear()
+    return env
+
+
+@pytest.fixture
+def s3_bucket(s3_server: ThrowawayS3, s3_env: dict[str, str]) -> str:
+    """A fresh, empty bucket for this test."""
+    return s3_server.create_bucket(f"t-{secrets.token_hex(6)}")

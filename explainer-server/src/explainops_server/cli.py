@@ -1,4 +1,4 @@
-"""`explainops-server serve ...` and `explainops-server train ...`.
+"""`explainops-server serve|package|validate|train ...`.
 
 Every `serve` flag is generated from `ServerSettings`, so flags and `EXPLAINOPS_*` variables never
 drift apart. Flags win over the environment.
@@ -13,15 +13,20 @@ import logging
 import sys
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from explainops_server.errors import ExplainOpsError
+from explainops_server.explainers.compat import DISPLAY_NAMES
 from explainops_server.settings import ServerSettings
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3
+# Kubernetes mounts this file into every container and shows its content as the termination message.
+KUBERNETES_TERMINATION_LOG = Path("/dev/termination-log")
+TERMINATION_MESSAGE_BYTES = 4096
 
 
 def _flag_kwargs(annotation: Any) -> dict[str, Any]:
@@ -54,6 +59,48 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="Serve one model: predict, explain, feedback.")
     add_settings_flags(serve)
     sub.add_parser("train", help="Retrain a model from base data plus feedback labels.", add_help=False)
+    package = sub.add_parser("package", help="Package a fitted estimator as a validated artifact version.")
+    package.add_argument(
+        "--model", required=True, help="Fitted estimator: FILE.skops, or FILE.joblib with --trust-pickle"
+    )
+    package.add_argument(
+        "--train", required=True, help="Training CSV (path, file:// or s3://): features + target"
+    )
+    package.add_argument("--target", required=True, help="Target column of the training CSV")
+    package.add_argument("--out", required=True, help="Model root (directory or s3://bucket/prefix)")
+    package.add_argument("--version", default="v1", help="Version directory to write under the root")
+    package.add_argument(
+        "--task", choices=["classification", "regression"], help="Default: from the estimator"
+    )
+    package.add_argument("--background-size", type=int, default=100, help="Explainer background rows")
+    package.add_argument("--name", help="Model name (default: the root's last path segment)")
+    package.add_argument(
+        "--trust-pickle", action="store_true", help="Allow a joblib/pickle --model (runs code)"
+    )
+    package.add_argument(
+        "--trust-type",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="A skops type to trust beyond the built-in list, after reviewing it (repeatable)",
+    )
+    package.add_argument(
+        "--explainer",
+        help="Explainer to validate with (default TreeShap for tree ensembles, else KernelShap)",
+    )
+    validate = sub.add_parser(
+        "validate", help="Check an artifact version: load, metadata, predict, one explanation."
+    )
+    validate.add_argument("uri", help="Version directory: path, file:// or s3://bucket/prefix/version")
+    validate.add_argument(
+        "--explainer", default="kernel_shap", help="Explainer to check (e.g. TreeShap or tree_shap)"
+    )
+    validate.add_argument("--explainer-params", default="{}", help="JSON object of explainer parameters")
+    validate.add_argument("--model-format", choices=["skops", "joblib"])
+    validate.add_argument("--trust-pickle", action="store_true")
+    validate.add_argument(
+        "--termination-log", help="Also write the problems here (default /dev/termination-log if present)"
+    )
     return parser
 
 
@@ -69,6 +116,32 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 def _fail(message: str, code: int) -> int:
     print(f"explainops-server: {message}", file=sys.stderr)
     return code
+
+
+def termination_log_path(given: Path | str | None) -> Path | None:
+    if given:
+        return Path(given)
+    return KUBERNETES_TERMINATION_LOG if KUBERNETES_TERMINATION_LOG.exists() else None
+
+
+def report_problems(problems: list[str], given_log: Path | str | None) -> int:
+    """Each problem on its own line (stderr and the termination log, where the operator reads it); exit 3."""
+    for problem in problems:
+        print(f"explainops-server: {problem}", file=sys.stderr)
+    path = termination_log_path(given_log)
+    if path is not None:
+        message = "\n".join(problems).encode()[:TERMINATION_MESSAGE_BYTES].decode(errors="ignore")
+        try:
+            path.write_text(message)
+        except OSError as exc:
+            print(f"explainops-server: cannot write the termination log {path}: {exc}", file=sys.stderr)
+    return EXIT_STARTUP
+
+
+def explainer_config_name(value: str) -> str:
+    """`TreeShap` (spec.explainer.type) or `tree_shap` (server setting) -> `tree_shap`."""
+    by_display = {display.lower(): name for name, display in DISPLAY_NAMES.items()}
+    return by_display.get(value.lower(), value)
 
 
 def serve(settings: ServerSettings) -> int:
@@ -87,7 +160,8 @@ def serve(settings: ServerSettings) -> int:
         dataplane.load()
     except ExplainOpsError as exc:
         dataplane.close()
-        return _fail(f"cannot start: {exc.detail}", EXIT_STARTUP)
+        problems = [line for line in exc.detail.splitlines() if line]
+        return report_problems(problems, settings.termination_log)
     app = create_app(settings, dataplane)
     print(
         f"explainops-server: serving {settings.model_name} {dataplane.model.version} as {settings.role} "
@@ -111,11 +185,64 @@ def train(argv: Sequence[str]) -> int:
     return int(training.main(list(argv)) or 0)
 
 
+def validate(args: argparse.Namespace) -> int:
+    from explainops_server.service.validation import validate_artifact
+
+    try:
+        params = json.loads(args.explainer_params or "{}")
+    except json.JSONDecodeError as exc:
+        return _fail(f"--explainer-params is not JSON: {exc}", EXIT_CONFIG)
+    explainer = explainer_config_name(args.explainer)
+    if explainer not in DISPLAY_NAMES:
+        return _fail(
+            f"--explainer: unknown {args.explainer!r}; known: {', '.join(DISPLAY_NAMES.values())}",
+            EXIT_CONFIG,
+        )
+    report = validate_artifact(
+        args.uri,
+        explainer=explainer,
+        explainer_params=params,
+        model_format=args.model_format,
+        trust_pickle=args.trust_pickle,
+    )
+    if not report.ok:
+        return report_problems(report.problems, args.termination_log)
+    print(f"ok: {args.uri}: {json.dumps(report.summary, sort_keys=True)}")
+    return 0
+
+
+def package(args: argparse.Namespace) -> int:
+    from explainops_server.service.packaging import package_file
+
+    try:
+        packaged = package_file(
+            args.model,
+            args.train,
+            args.target,
+            args.out,
+            trust_pickle=args.trust_pickle,
+            version=args.version,
+            name=args.name,
+            task=args.task,
+            background_size=args.background_size,
+            trusted_types=args.trust_type,
+            explainer=explainer_config_name(args.explainer) if args.explainer else None,
+        )
+    except ExplainOpsError as exc:
+        return report_problems([line for line in exc.detail.splitlines() if line], None)
+    print(f"wrote {packaged.uri}: {json.dumps(packaged.report.summary, sort_keys=True)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         return train(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command == "validate":
+        return validate(args)
+    if args.command == "package":
+        return package(args)
     try:
         settings = settings_from_args(args)
     except ValidationError as exc:

@@ -22,7 +22,10 @@ class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXPLAINOPS_", extra="ignore", protected_namespaces=())
 
     model_name: str = Field(description="Name the model is served under (route segment).")
-    model_uri: str = Field(description="Version directory of the artifact: a plain path or file:// URI.")
+    model_uri: str = Field(
+        description="Version directory of the artifact: a plain path, file:// or s3://bucket/prefix/version "
+        "(downloaded at start; credentials from AWS_* variables, KServe-style)."
+    )
     model_format: Literal["skops", "joblib"] | None = Field(
         default=None, description="Artifact format; default: the `format` field of metadata.json."
     )
@@ -64,6 +67,14 @@ class ServerSettings(BaseSettings):
     )
     max_batch: int = Field(default=1000, ge=1, description="Most rows per predict/explain or feedback batch.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+    termination_log: Path | None = Field(
+        default=None,
+        description="Where start-up problems are written for Kubernetes (default /dev/termination-log if present).",
+    )
+
+    def model_download_dir(self) -> Path:
+        """Where an s3:// model version is downloaded before loading."""
+        return self.data_dir / "models" / self.model_name
 
     @field_validator("explainer_params", mode="before")
     @classmethod

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from kserve import Model
 
 from explainops_server.errors import InvalidInput
+from explainops_server.models import storage
 from explainops_server.models.artifact import LoadedArtifact, load_artifact
 from explainops_server.models.check import describe
 from explainops_server.models.fast_forest import FlatForest
@@ -25,18 +28,27 @@ class TabularModel(Model):
     `schema.estimator_input` turns them into what the estimator was fitted on.
     """
 
-    def __init__(self, name: str, uri: str, *, model_format: str | None = None, trust_pickle: bool = False):
+    def __init__(
+        self,
+        name: str,
+        uri: str,
+        *,
+        model_format: str | None = None,
+        trust_pickle: bool = False,
+        download_dir: Path | None = None,
+    ):
         super().__init__(name)
         self.uri = uri
+        # where an s3:// version is downloaded to before loading
+        self.download_dir = download_dir or Path(tempfile.gettempdir()) / "explainops-models"
         self.model_format = model_format
         self.trust_pickle = trust_pickle
         self.artifact: LoadedArtifact | None = None
         self._flat: FlatForest | None = None
 
     def load(self) -> bool:
-        self.artifact = load_artifact(
-            self.uri, model_format=self.model_format, trust_pickle=self.trust_pickle
-        )
+        local = storage.fetch_version(self.uri, self.download_dir)
+        self.artifact = load_artifact(local, model_format=self.model_format, trust_pickle=self.trust_pickle)
         if not self.artifact.schema.categories and not self.artifact.schema.dataframe_input:
             self._flat = FlatForest.from_estimator(self.artifact.estimator)
         self.ready = True

@@ -89,6 +89,7 @@ class DataPlane:
             settings.model_uri,
             model_format=settings.model_format,
             trust_pickle=settings.trust_pickle,
+            download_dir=settings.model_download_dir(),
         )
         self.records = settings.role == "explainer"
         self.explainer: Explainer | None = None
