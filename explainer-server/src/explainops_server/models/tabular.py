@@ -104,7 +104,7 @@ class TabularModel(Model):
         """(rows, outputs): class probabilities, or one column holding the regression value."""
         if self.is_regression:
             values = self.loaded.estimator.predict(self.schema.estimator_input(x))
-            return np.asarray(values, dtype=np.float64).reshape(len(x), 1)
+            return np.ascontiguousarray(values, dtype=np.float64).reshape(len(x), 1)
         return self.predict_proba(x)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
@@ -112,7 +112,9 @@ class TabularModel(Model):
         # per-tree walk wins on large ones (KernelShap asks for ~10^4 rows at once).
         if self._flat is not None and len(x) <= FLAT_FOREST_MAX_ROWS:
             return self._flat.predict_proba(x)
-        return np.asarray(self.loaded.estimator.predict_proba(self.schema.estimator_input(x)), dtype=np.float64)
+        # C order: some estimators (HistGradientBoosting) return a transposed view, which JSON rendering refuses
+        proba = self.loaded.estimator.predict_proba(self.schema.estimator_input(x))
+        return np.ascontiguousarray(proba, dtype=np.float64)
 
     def predict_class(self, x: np.ndarray) -> np.ndarray:
         return np.argmax(self.predict_proba(x), axis=1)

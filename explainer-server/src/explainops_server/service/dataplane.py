@@ -196,7 +196,7 @@ class DataPlane:
         ids = [new_id() for _ in range(len(rows))]
         version = self.model.version
         if self.model.is_regression:
-            return Prediction(ids, version, values=self.model.predict_outputs(rows)[:, 0])
+            return Prediction(ids, version, values=np.ascontiguousarray(self.model.predict_outputs(rows)[:, 0]))
         probabilities = self.model.predict_proba(rows)
         return Prediction(ids, version, probabilities=probabilities, labels=np.argmax(probabilities, axis=1))
 
