@@ -180,6 +180,10 @@ def package(
             report = validate_artifact(
                 str(staging), explainer=explainer or default_explainer(estimator), name=name
             )
+            if explainer is None and not report.ok and all(p.startswith("explainer:") for p in report.problems):
+                # The artifact is sound; only the guessed explainer does not fit (e.g. TreeShap on a
+                # multiclass GradientBoostingClassifier). KernelShap explains any model.
+                report = validate_artifact(str(staging), explainer="kernel_shap", name=name)
             if not report.ok:
                 raise PackagingError(report.problems)
             if remote:
