@@ -118,6 +118,14 @@ def list_keys(uri: str) -> list[str]:
     return keys
 
 
+def local_target(dest: Path, key: str, uri: str) -> Path:
+    """Where object `key` (relative to the prefix) lands; a key like "../x" must not escape `dest`."""
+    target = (dest / key).resolve()
+    if dest.resolve() not in target.parents:
+        raise ArtifactError(f"{uri}: refusing object key {key!r} outside the prefix")
+    return target
+
+
 def download_dir(uri: str, dest: Path) -> Path:
     """Copy every object under `uri/` into `dest` (created); returns `dest`."""
     loc = S3Location.parse(uri)
@@ -127,9 +135,7 @@ def download_dir(uri: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     prefix = loc.key.rstrip("/") + "/" if loc.key else ""
     for key in keys:
-        target = (dest / key).resolve()
-        if dest.resolve() not in target.parents:  # a key like "../x" must not escape
-            raise ArtifactError(f"{uri}: refusing object key {key!r} outside the prefix")
+        target = local_target(dest, key, uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             client().download_file(loc.bucket, prefix + key, str(target))
