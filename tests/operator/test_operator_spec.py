@@ -59,7 +59,10 @@ def test_full_spec_is_typed() -> None:
 BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("no model", with_field("model", None), "spec.model"),
     ("no storageUri", with_field("model.storageUri", None), "spec.model.storageUri"),
-    ("s3 uri", with_field("model.storageUri", "s3://bucket/m"), "spec.model.storageUri"),
+    ("gs uri", with_field("model.storageUri", "gs://bucket/m"), "spec.model.storageUri"),
+    ("s3 with sqlite", with_field("model.storageUri", "s3://bucket/m"), "spec.feedback.store"),
+    ("s3 settings without s3", with_field("model.s3", {"region": "eu-west-1"}), "spec.model.s3"),
+    ("negative maxMAE", with_field("feedback.thresholds.maxMAE", -1), "spec.feedback.thresholds.maxMAE"),
     ("bad version", with_field("model.version", "v 1"), "spec.model.version"),
     ("bad format", with_field("model.format", "pickle"), "spec.model.format"),
     ("joblib untrusted", with_field("model.format", "joblib"), "spec.model.trustPickle"),

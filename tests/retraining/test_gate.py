@@ -23,6 +23,12 @@ CASES = [
     ("metric-nan", GateSpec("holdoutAccuracy", 0.0), {"holdoutAccuracy": float("nan")}, {"holdoutAccuracy": 0.5}, False, gate.METRIC_UNAVAILABLE),
     ("metric-bool", GateSpec("holdoutAccuracy", 0.0), {"holdoutAccuracy": True}, {"holdoutAccuracy": 0.5}, False, gate.METRIC_UNAVAILABLE),
     ("unknown-metric", GateSpec("f1", 0.0), {"f1": 0.9}, {"f1": 0.5}, False, gate.UNKNOWN_METRIC),
+    # regression errors: lower is better
+    ("lower-mae-passes", GateSpec("holdoutMAE", 0.5), {"holdoutMAE": 1.0}, {"holdoutMAE": 1.5}, True, gate.GATE_PASSED),
+    ("higher-mae-fails", GateSpec("holdoutMAE", 0.0), {"holdoutMAE": 1.6}, {"holdoutMAE": 1.5}, False, gate.GATE_FAILED),
+    ("rmse-improvement-too-small", GateSpec("feedbackRMSE", 0.5), {"feedbackRMSE": 2.9}, {"feedbackRMSE": 3.0}, False, gate.GATE_FAILED),
+    ("equal-rmse-passes-zero", GateSpec("holdoutRMSE", 0.0), {"holdoutRMSE": 2.0}, {"holdoutRMSE": 2.0}, True, gate.GATE_PASSED),
+    ("feedback-mae-missing", GateSpec("feedbackMAE", 0.0), {"feedbackMAE": None}, {"feedbackMAE": 1.0}, False, gate.METRIC_UNAVAILABLE),
 ]
 # fmt: on
 

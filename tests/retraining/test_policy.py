@@ -35,19 +35,26 @@ def spec(
     min_rating: float | None = None,
     cooldown: float = 300,
     pinned: bool = False,
+    max_mae: float | None = None,
+    max_rmse: float | None = None,
 ) -> RetrainingPolicy:
     return RetrainingPolicy(
         enabled=enabled,
-        thresholds=Thresholds(min_labelled, max_error_rate, min_rating),
+        thresholds=Thresholds(min_labelled, max_error_rate, min_rating, max_mae, max_rmse),
         cooldown_seconds=cooldown,
         pinned=pinned,
     )
 
 
 def figures(
-    labelled: int = 50, error_rate: float | None = 0.4, rating: float | None = None, version: str = SERVED
+    labelled: int = 50,
+    error_rate: float | None = 0.4,
+    rating: float | None = None,
+    version: str = SERVED,
+    mae: float | None = None,
+    rmse: float | None = None,
 ) -> FeedbackFigures:
-    return FeedbackFigures(version, labelled, error_rate, rating)
+    return FeedbackFigures(version, labelled, error_rate, rating, mae, rmse)
 
 
 IDLE = RetrainingState()
@@ -80,6 +87,14 @@ CASES = [
     ("rating-threshold-unset", spec(min_rating=None), IDLE, figures(error_rate=0.1, rating=1.0), False, policy.WITHIN_THRESHOLDS),
     ("error-rate-wins-over-rating", spec(min_rating=3.0), IDLE, figures(error_rate=0.5, rating=1.0), True, policy.ERROR_RATE_ABOVE_THRESHOLD),
     ("within-thresholds", spec(), IDLE, figures(error_rate=0.05), False, policy.WITHIN_THRESHOLDS),
+    # regression: no error rate, MAE and RMSE instead
+    ("mae-above", spec(max_mae=2.0), IDLE, figures(error_rate=None, mae=2.5, rmse=3.0), True, policy.MAE_ABOVE_THRESHOLD),
+    ("mae-equal-is-within", spec(max_mae=2.0), IDLE, figures(error_rate=None, mae=2.0, rmse=9.0), False, policy.WITHIN_THRESHOLDS),
+    ("rmse-above", spec(max_mae=2.0, max_rmse=3.0), IDLE, figures(error_rate=None, mae=1.0, rmse=3.5), True, policy.RMSE_ABOVE_THRESHOLD),
+    ("mae-wins-over-rmse", spec(max_mae=2.0, max_rmse=3.0), IDLE, figures(error_rate=None, mae=2.5, rmse=3.5), True, policy.MAE_ABOVE_THRESHOLD),
+    ("error-thresholds-unset", spec(), IDLE, figures(error_rate=None, mae=100.0, rmse=100.0), False, policy.WITHIN_THRESHOLDS),
+    ("mae-null", spec(max_mae=2.0), IDLE, figures(error_rate=None, mae=None), False, policy.WITHIN_THRESHOLDS),
+    ("regression-needs-min-labelled", spec(max_mae=0.1), IDLE, figures(labelled=5, error_rate=None, mae=9.0), False, policy.INSUFFICIENT_FEEDBACK),
 ]
 # fmt: on
 

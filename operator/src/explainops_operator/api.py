@@ -17,7 +17,15 @@ KIND = "ExplainableModel"
 EXPLAINER_TYPES = ("AnchorTabular", "KernelShap", "TreeShap", "ALE")
 MODEL_FORMATS = ("skops", "joblib")
 FEEDBACK_STORES = ("sqlite", "postgres")
-GATE_METRICS = ("holdoutAccuracy", "feedbackAccuracy")
+GATE_METRICS = (
+    "holdoutAccuracy",
+    "feedbackAccuracy",
+    # regression: errors, lower is better
+    "holdoutMAE",
+    "holdoutRMSE",
+    "feedbackMAE",
+    "feedbackRMSE",
+)
 
 # Which explainer types accept which parameter (mirrors the CRD's CEL rules).
 EXPLAINER_PARAM_TYPES: dict[str, tuple[str, ...]] = {
@@ -43,12 +51,24 @@ class SecretKeyRef:
 
 
 @dataclass(frozen=True)
+class S3Spec:
+    """spec.model.s3: how serving pods and the trainer reach an s3:// model root (KServe's conventions)."""
+
+    secret_name: str | None = None  # Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+    endpoint: str | None = None  # S3_ENDPOINT: host[:port] or a URL
+    region: str | None = None  # AWS_DEFAULT_REGION
+    use_https: bool = True  # S3_USE_HTTPS
+    verify_ssl: bool = True  # S3_VERIFY_SSL
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     storage_uri: str
     version: str
     pinned_version: str | None = None
     format: str = "skops"
     trust_pickle: bool = False
+    s3: S3Spec = field(default_factory=S3Spec)
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,8 @@ class FeedbackThresholds:
     min_labelled: int = 50
     max_error_rate: float = 0.2
     min_explanation_rating: float | None = None
+    max_mae: float | None = None  # regression
+    max_rmse: float | None = None  # regression
 
 
 @dataclass(frozen=True)

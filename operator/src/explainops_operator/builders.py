@@ -117,8 +117,11 @@ def model_storage(storage_uri: str) -> ModelStorage:
     """Map spec.model.storageUri to a path inside the container.
 
     `file:///abs/path` is used as is. `pvc://claim/sub/path` mounts the claim at /mnt/models.
+    `s3://bucket/prefix` stays a URI: the server downloads its version at start, the trainer writes back.
     """
     uri = storage_uri.rstrip("/") if storage_uri not in ("file:///",) else storage_uri
+    if uri.startswith("s3://"):
+        return ModelStorage(root=uri)
     if uri.startswith("file://"):
         return ModelStorage(root=uri[len("file://") :] or "/")
     if uri.startswith("pvc://"):
@@ -128,7 +131,9 @@ def model_storage(storage_uri: str) -> ModelStorage:
         root = f"{PVC_MOUNT_PATH}/{sub_path}" if sub_path else PVC_MOUNT_PATH
         volume = {"name": MODEL_VOLUME, "persistentVolumeClaim": {"claimName": claim}}
         return ModelStorage(root=root, volume=volume, mount_path=PVC_MOUNT_PATH)
-    raise InvalidSpecError("spec.model.storageUri", f"unsupported scheme in {storage_uri!r} (file:// or pvc://)")
+    raise InvalidSpecError(
+        "spec.model.storageUri", f"unsupported scheme in {storage_uri!r} (file://, pvc:// or s3://)"
+    )
 
 
 def model_version_path(storage_uri: str, version: str) -> str:
@@ -138,6 +143,8 @@ def model_version_path(storage_uri: str, version: str) -> str:
 
 def sqlite_feedback_dsn(storage_uri: str) -> str:
     """The SQLite feedback store sits in the model root so the retraining Job reads the same file."""
+    if storage_uri.startswith("s3://"):
+        raise InvalidSpecError("spec.feedback.store", "must be postgres when spec.model.storageUri is s3://")
     return f"sqlite:///{model_storage(storage_uri).root.rstrip('/')}/{SQLITE_FILE}"
 
 
@@ -154,6 +161,26 @@ def feedback_store_args(spec: ExplainableModelSpec) -> list[str]:
     if spec.feedback.store == "sqlite":
         return ["--feedback-store", sqlite_feedback_dsn(spec.model.storage_uri)]
     return []
+
+
+S3_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def s3_env(spec: ExplainableModelSpec) -> list[dict[str, Any]]:
+    """KServe's S3 variables when the model root or the training data is on s3://: credentials from the
+    Secret (keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), the rest from spec.model.s3."""
+    uris = (spec.model.storage_uri, spec.retraining.training_data_uri or "")
+    if not any(uri.startswith("s3://") for uri in uris):
+        return []
+    s3 = spec.model.s3
+    env = [_secret_env(key, s3.secret_name, key) for key in S3_CREDENTIAL_KEYS] if s3.secret_name else []
+    if s3.endpoint:
+        env.append({"name": "S3_ENDPOINT", "value": s3.endpoint})
+    if s3.region:
+        env.append({"name": "AWS_DEFAULT_REGION", "value": s3.region})
+    env.append({"name": "S3_USE_HTTPS", "value": "1" if s3.use_https else "0"})
+    env.append({"name": "S3_VERIFY_SSL", "value": "1" if s3.verify_ssl else "0"})
+    return env
 
 
 def _secret_env(variable: str, secret: str, key: str) -> dict[str, Any]:
@@ -293,7 +320,7 @@ def render_inference_service(
     labels = {**model_labels(owner.name), LABEL_MODEL_VERSION: version}
     writes_sqlite = spec.feedback.store == "sqlite"
 
-    explainer_env = _common_env() + feedback_store_env(spec)
+    explainer_env = _common_env() + s3_env(spec) + feedback_store_env(spec)
     if spec.serving.auth_token_secret_ref is not None:
         ref = spec.serving.auth_token_secret_ref
         explainer_env.append(_secret_env("EXPLAINOPS_AUTH_TOKEN", ref.name, ref.key))
@@ -304,7 +331,7 @@ def render_inference_service(
         "imagePullPolicy": pull_policy,
         "command": [SERVER_COMMAND],
         "args": predictor_args(owner.name, spec, version),
-        "env": _common_env(),
+        "env": _common_env() + s3_env(spec),
         "resources": container_resources(),
         "securityContext": container_security_context(),
         "volumeMounts": _mounts(storage, writable_model_root=False),

@@ -1,7 +1,8 @@
 """Quality gate: a candidate is promoted only if it beats the champion per spec.retraining.gate. Pure.
 
 Semantics: with `metric` M and `minImprovement` d, the candidate passes iff both trainer-reported
-values of M are present and finite and candidate[M] - champion[M] >= d. Both models are evaluated by
+values of M are present and finite and candidate[M] - champion[M] >= d. For the error metrics of
+regressors (MAE, RMSE) lower is better: the improvement is champion[M] - candidate[M]. Both models are evaluated by
 the same trainer run on the same rows (a holdout split deterministically by seed, and the held-out
 feedback rows), so the difference compares like with like. A missing or malformed value fails the
 gate: promotion needs evidence.
@@ -15,7 +16,9 @@ from typing import Any
 
 HOLDOUT_ACCURACY = "holdoutAccuracy"
 FEEDBACK_ACCURACY = "feedbackAccuracy"
-METRICS = (HOLDOUT_ACCURACY, FEEDBACK_ACCURACY)
+# regression errors: lower is better
+ERROR_METRICS = ("holdoutMAE", "holdoutRMSE", "feedbackMAE", "feedbackRMSE")
+METRICS = (HOLDOUT_ACCURACY, FEEDBACK_ACCURACY, *ERROR_METRICS)
 
 # Gate outcome reasons (Retraining condition reasons).
 GATE_PASSED = "GatePassed"
@@ -49,7 +52,7 @@ def evaluate(gate: GateSpec, candidate: dict[str, Any], champion: dict[str, Any]
         return GateResult(
             False, METRIC_UNAVAILABLE, f"{gate.metric} of the {missing} is missing", cand, champ
         )
-    improvement = cand - champ
+    improvement = champ - cand if gate.metric in ERROR_METRICS else cand - champ
     comparison = (
         f"{gate.metric}: candidate {cand:.4f} vs champion {champ:.4f} "
         f"(improvement {improvement:+.4f}, required {gate.min_improvement:+.4f})"

@@ -12,8 +12,10 @@ takes effect); status.retraining.notBefore only carries it for display unless ru
 6. no stats, or stats of another version      -> hold  (NoStats / StatsVersionMismatch)
 7. fewer labels than minLabelled              -> hold  (InsufficientFeedback)
 8. error rate above maxErrorRate              -> retrain (ErrorRateAboveThreshold)
-9. mean rating below minExplanationRating     -> retrain (ExplanationRatingBelowThreshold)
-10. otherwise                                 -> hold  (WithinThresholds)
+9. MAE above maxMAE (regression)              -> retrain (MAEAboveThreshold)
+10. RMSE above maxRMSE (regression)           -> retrain (RMSEAboveThreshold)
+11. mean rating below minExplanationRating    -> retrain (ExplanationRatingBelowThreshold)
+12. otherwise                                 -> hold  (WithinThresholds)
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ STATS_VERSION_MISMATCH = "StatsVersionMismatch"
 INSUFFICIENT_FEEDBACK = "InsufficientFeedback"
 ERROR_RATE_ABOVE_THRESHOLD = "ErrorRateAboveThreshold"
 EXPLANATION_RATING_BELOW_THRESHOLD = "ExplanationRatingBelowThreshold"
+MAE_ABOVE_THRESHOLD = "MAEAboveThreshold"
+RMSE_ABOVE_THRESHOLD = "RMSEAboveThreshold"
 WITHIN_THRESHOLDS = "WithinThresholds"
 
-TRIGGER_REASONS = frozenset({ERROR_RATE_ABOVE_THRESHOLD, EXPLANATION_RATING_BELOW_THRESHOLD})
+TRIGGER_REASONS = frozenset(
+    {ERROR_RATE_ABOVE_THRESHOLD, EXPLANATION_RATING_BELOW_THRESHOLD, MAE_ABOVE_THRESHOLD, RMSE_ABOVE_THRESHOLD}
+)
 
 # Failure backoff doubles per consecutive failure up to this many seconds.
 MAX_FAILURE_BACKOFF_SECONDS = 3600.0
@@ -45,6 +51,8 @@ class Thresholds:
     min_labelled: int
     max_error_rate: float
     min_explanation_rating: float | None = None
+    max_mae: float | None = None
+    max_rmse: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ class FeedbackFigures:
     labelled_count: int  # labels on this version = labels since it was trained/promoted
     error_rate: float | None
     mean_explanation_rating: float | None
+    mae: float | None = None  # regression models
+    rmse: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,14 @@ def decide(
             f"error rate {figures.error_rate:.3f} > maxErrorRate {thresholds.max_error_rate:.3f} "
             f"over {figures.labelled_count} labelled",
         )
+    for value, limit, reason, label in (
+        (figures.mae, thresholds.max_mae, MAE_ABOVE_THRESHOLD, "MAE"),
+        (figures.rmse, thresholds.max_rmse, RMSE_ABOVE_THRESHOLD, "RMSE"),
+    ):
+        if value is not None and limit is not None and value > limit:
+            return Decision(
+                True, reason, f"{label} {value:.4g} > max{label} {limit:.4g} over {figures.labelled_count} labelled"
+            )
     rating = figures.mean_explanation_rating
     if (
         thresholds.min_explanation_rating is not None

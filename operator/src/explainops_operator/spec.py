@@ -30,6 +30,7 @@ from explainops_operator.api import (
     ModelSpec,
     Resources,
     RetrainingSpec,
+    S3Spec,
     SecretKeyRef,
     ServingSpec,
 )
@@ -47,7 +48,9 @@ __all__ = [
 ]
 
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
-STORAGE_URI_PATTERN = re.compile(r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/|$))\S*$")
+STORAGE_URI_PATTERN = re.compile(
+    r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/|$)|s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9](/|$))\S*$"
+)
 SECRET_NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 SECRET_KEY_PATTERN = re.compile(r"^[-._a-zA-Z0-9]+$")
 NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -171,8 +174,27 @@ def _parse_model(spec: Mapping[str, Any]) -> ModelSpec:
     if model_format == "joblib" and not trust:
         raise InvalidSpecError(f"{path}.trustPickle", "must be true when spec.model.format is joblib")
     assert storage_uri is not None and version is not None and model_format is not None
+    s3 = _section(section, "s3", path)
+    retraining = spec.get("retraining") if isinstance(spec.get("retraining"), Mapping) else {}
+    data_uri = retraining.get("trainingDataUri") if isinstance(retraining, Mapping) else None
+    uses_s3 = storage_uri.startswith("s3://") or (isinstance(data_uri, str) and data_uri.startswith("s3://"))
+    if s3 and not uses_s3:
+        raise InvalidSpecError(
+            f"{path}.s3", "is only used when spec.model.storageUri or spec.retraining.trainingDataUri is s3://"
+        )
     return ModelSpec(
-        storage_uri=storage_uri, version=version, pinned_version=pinned, format=model_format, trust_pickle=trust
+        storage_uri=storage_uri,
+        version=version,
+        pinned_version=pinned,
+        format=model_format,
+        trust_pickle=trust,
+        s3=S3Spec(
+            secret_name=_string(s3, "secretName", f"{path}.s3", pattern=SECRET_NAME_PATTERN),
+            endpoint=_string(s3, "endpoint", f"{path}.s3"),
+            region=_string(s3, "region", f"{path}.s3"),
+            use_https=_boolean(s3, "useHttps", f"{path}.s3", default=True),
+            verify_ssl=_boolean(s3, "verifySSL", f"{path}.s3", default=True),
+        ),
     )
 
 
@@ -216,7 +238,7 @@ def _parse_serving(spec: Mapping[str, Any]) -> ServingSpec:
     )
 
 
-def _parse_feedback(spec: Mapping[str, Any], serving: ServingSpec) -> FeedbackSpec:
+def _parse_feedback(spec: Mapping[str, Any], serving: ServingSpec, storage_uri: str) -> FeedbackSpec:
     path = "spec.feedback"
     section = _section(spec, "feedback", "spec")
     store = _string(section, "store", path, default="sqlite", choices=FEEDBACK_STORES) or "sqlite"
@@ -225,6 +247,10 @@ def _parse_feedback(spec: Mapping[str, Any], serving: ServingSpec) -> FeedbackSp
         raise InvalidSpecError(f"{path}.dsnSecretRef", "is required when spec.feedback.store is postgres")
     if store == "sqlite" and dsn_ref is not None:
         raise InvalidSpecError(f"{path}.dsnSecretRef", "is only used when spec.feedback.store is postgres")
+    if store == "sqlite" and storage_uri.startswith("s3://"):
+        raise InvalidSpecError(
+            f"{path}.store", "must be postgres when spec.model.storageUri is s3:// (SQLite lives in the model root)"
+        )
     if store == "sqlite" and max(serving.replicas, serving.max_replicas or 0) > 1:
         raise InvalidSpecError(f"{path}.store", "must be postgres when more than one replica may run")
     thresholds = _section(section, "thresholds", path)
@@ -239,6 +265,8 @@ def _parse_feedback(spec: Mapping[str, Any], serving: ServingSpec) -> FeedbackSp
             min_explanation_rating=_number(
                 thresholds, "minExplanationRating", where, default=None, minimum=1.0, maximum=5.0
             ),
+            max_mae=_number(thresholds, "maxMAE", where, default=None, minimum=0.0, maximum=1e12),
+            max_rmse=_number(thresholds, "maxRMSE", where, default=None, minimum=0.0, maximum=1e12),
         ),
     )
 
@@ -279,11 +307,12 @@ def parse_spec(spec: Mapping[str, Any]) -> ExplainableModelSpec:
     if not isinstance(spec, Mapping):
         raise InvalidSpecError("spec", "must be an object")
     serving = _parse_serving(spec)
+    model = _parse_model(spec)
     return ExplainableModelSpec(
-        model=_parse_model(spec),
+        model=model,
         explainer=_parse_explainer(spec),
         serving=serving,
-        feedback=_parse_feedback(spec, serving),
+        feedback=_parse_feedback(spec, serving, model.storage_uri),
         retraining=_parse_retraining(spec),
     )
 

@@ -64,6 +64,8 @@ def figures_for(stats: dict[str, Any], version: str) -> FeedbackFigures | None:
         labelled_count=_int(entry.get("labelled_count")),
         error_rate=_float(entry.get("error_rate")),
         mean_explanation_rating=_float(entry.get("mean_explanation_rating")),
+        mae=_float(entry.get("mae")),
+        rmse=_float(entry.get("rmse")),
     )
 
 
@@ -78,6 +80,8 @@ def feedback_status(stats: dict[str, Any], version: str) -> dict[str, Any] | Non
         "accuracy": _float(entry.get("accuracy")),
         "errorRate": _float(entry.get("error_rate")),
         "meanExplanationRating": _float(entry.get("mean_explanation_rating")),
+        "mae": _float(entry.get("mae")),
+        "rmse": _float(entry.get("rmse")),
     }
 
 

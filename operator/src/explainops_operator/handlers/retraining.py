@@ -99,6 +99,8 @@ def _consider_trigger(body: Mapping[str, Any], spec: ExplainableModelSpec, logge
             spec.feedback.thresholds.min_labelled,
             spec.feedback.thresholds.max_error_rate,
             spec.feedback.thresholds.min_explanation_rating,
+            spec.feedback.thresholds.max_mae,
+            spec.feedback.thresholds.max_rmse,
         ),
         cooldown_seconds=spec.retraining.cooldown_seconds,
         pinned=bool(spec.model.pinned_version),
