@@ -124,8 +124,13 @@ def termination_log_path(given: Path | str | None) -> Path | None:
     return KUBERNETES_TERMINATION_LOG if KUBERNETES_TERMINATION_LOG.exists() else None
 
 
-def report_problems(problems: list[str], given_log: Path | str | None) -> int:
+def report_problems(problems: list[str], given_log: Path | str | None, headline: str | None = None) -> int:
     """Each problem on its own line (stderr and the termination log, where the operator reads it); exit 3."""
+    if headline:
+        print(
+            f"explainops-server: {headline} ({len(problems)} problem{'s' if len(problems) != 1 else ''}):",
+            file=sys.stderr,
+        )
     for problem in problems:
         print(f"explainops-server: {problem}", file=sys.stderr)
     path = termination_log_path(given_log)
@@ -161,7 +166,7 @@ def serve(settings: ServerSettings) -> int:
     except ExplainOpsError as exc:
         dataplane.close()
         problems = [line for line in exc.detail.splitlines() if line]
-        return report_problems(problems, settings.termination_log)
+        return report_problems(problems, settings.termination_log, "cannot start")
     app = create_app(settings, dataplane)
     print(
         f"explainops-server: serving {settings.model_name} {dataplane.model.version} as {settings.role} "
