@@ -177,8 +177,8 @@ class ThrowawayS3:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
+            try:  # weed's graceful shutdown can take 15 s; the data is thrown away anyway
+                self.process.wait(3)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(15)
