@@ -56,6 +56,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120) -> None:
+    """Poll the server's readiness; fail with its log if it exits or is not ready in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"explainops-server exited: {log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"explainops-server not ready after {timeout:.0f} s: {log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
 @pytest.fixture(scope="module")
 def example_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[list[float]]]:
     base = tmp_path_factory.mktemp("console-model")
@@ -92,20 +108,7 @@ def server(
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"explainops-server exited: {(workdir / 'server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"explainops-server not ready after 120 s: {(workdir / 'server.log').read_text()[-3000:]}"
-                )
-            time.sleep(0.3)
+        wait_until_ready(proc, url, workdir / "server.log")
         yield Server(url, token, explainer, holdout)
     finally:
         proc.terminate()

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from test_console import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, MODEL, free_port
+from test_console import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, MODEL, free_port, wait_until_ready
 
 from explainops_server.models.artifact import read_feature_csv
 from explainops_server.models.example import train_example
@@ -44,18 +44,7 @@ def drifted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"explainops-server exited: {(base / 'server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("explainops-server not ready after 120 s")
-            time.sleep(0.3)
+        wait_until_ready(proc, url, base / "server.log")
         rows = holdout[np.random.default_rng(0).integers(0, len(holdout), 200)]
         for name in SIZE_FEATURES:
             rows[:, names.index(name)] *= 1.8
