@@ -280,7 +280,7 @@ def test_is_current_ignores_server_defaults_but_not_drift() -> None:
     desired = render(BASE_SPEC)
     live = copy.deepcopy(desired)
     live["metadata"].update({"uid": "x", "resourceVersion": "9", "generation": 1})
-    live["spec"]["predictor"]["containers"][0]["terminationMessagePolicy"] = "File"  # a server default
+    live["spec"]["predictor"]["containers"][0]["terminationMessagePath"] = "/dev/termination-log"  # a server default
     live["status"] = {"url": "http://x"}
     assert inference_service_is_current(desired, live)
     assert not inference_service_is_current(desired, None)

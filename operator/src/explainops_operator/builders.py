@@ -376,6 +376,9 @@ def render_inference_service(
             "resources": rendered_resources(spec.serving.resources),
             "securityContext": container_security_context(),
             "volumeMounts": _mounts(storage, writable_model_root=writes_sqlite),
+            # A start-up failure's last lines become the container's termination message, which KServe
+            # reports in status.modelStatus.lastFailureInfo and the operator in Ready.
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             # Loading the model and fitting the explainer can take a while; startup covers that. Readiness
             # includes the sidecar's, so a pod is Ready only when it explains too.
             "startupProbe": _health_probe("/v2/health/live", period=5, failures=60),
