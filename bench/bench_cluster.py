@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(options.workdir, ignore_errors=True)
     options.workdir.mkdir(parents=True)
     running = running_node()
-    demo = Demo(options.workdir, cluster=running)
+    demo = Demo(options.workdir, cluster=running, watch_own_namespace=running is not None)
     figures: dict[str, Any] = {}
     try:
         report = demo.run()
