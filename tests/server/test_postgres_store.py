@@ -159,3 +159,20 @@ def test_a_lost_connection_is_a_retryable_error_and_the_next_call_reconnects(pos
             store.row_counts()
         assert lost.value.status == 503 and lost.value.retry_after and "unavailable" in lost.value.detail
         assert store.row_counts()["predictions"] == 1  # a new session, nothing lost
+
+
+@pytest.mark.postgres
+def test_unix_socket_and_ssl_modes_reach_the_server_as_named(postgres_server, postgres_dsn):
+    if postgres_server.root is None:
+        pytest.skip("an external server: its socket directory is unknown")
+    target = parse_dsn(postgres_dsn)
+    via_socket = postgres_dsn.replace("127.0.0.1", "", 1) + f"&host={postgres_server.root}"
+    assert parse_dsn(via_socket).host == str(postgres_server.root)
+    with connect(via_socket) as conn, connect(postgres_dsn + "&sslmode=disable") as plain:
+        for connection in (conn, plain):
+            cur = connection.cursor()
+            cur.execute("SELECT current_user, inet_server_port()")
+            assert cur.fetchone()[0] == target.user
+    # The throwaway server has no TLS: "require" is refused instead of falling back to plain text.
+    with pytest.raises(StoreError, match=r"(?i)ssl"):
+        open_store(postgres_dsn + "&sslmode=require")
