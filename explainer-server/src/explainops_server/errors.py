@@ -81,6 +81,7 @@ class ExplainerUnavailable(ExplainOpsError):
 
     kind = "explainer_unavailable"
     status = 503
+    default_retry_after = 5.0
 
 
 class RecorderBusy(ExplainOpsError):

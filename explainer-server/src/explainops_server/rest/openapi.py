@@ -28,7 +28,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 ERROR_RESPONSES[503] = {
     "model": ErrorBody,
     "description": "Try again later: explainer_busy, explanation_timeout (past the configured explain "
-    "timeout, its worker stopped), recorder_busy or store_error",
+    "timeout, its worker stopped), explainer_unavailable (the explainer sidecar does not answer), "
+    "recorder_busy or store_error",
     "headers": {
         "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
     },
