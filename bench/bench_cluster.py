@@ -100,7 +100,7 @@ def stock(name: str, claim: str) -> dict[str, Any]:
         "metadata": {"name": name, "annotations": {"serving.kserve.io/deploymentMode": "Standard"}},
         "spec": {"predictor": {"containers": [{
             "name": "kserve-container", "image": STOCK_IMAGE, "imagePullPolicy": "IfNotPresent",
-            "args": ["--model_name", "breast-cancer", "--model_dir", "/mnt/models/breast-cancer/v1",
+            "args": ["--model_name", name, "--model_dir", "/mnt/models/breast-cancer/v1",
                      "--http_port", "8080", "--grpc_port", "8081"],
             "ports": [{"name": "http1", "containerPort": 8080, "protocol": "TCP"}],
             "resources": CPU,
@@ -163,20 +163,21 @@ class Node:
         return self.demo.reachable(obj["status"]["address"]["url"].rstrip("/"))
 
 
-def predict_latencies(http: httpx.Client, url: str, rows: np.ndarray, count: int, seconds: float) -> list[float]:
+def predict_latencies(http: httpx.Client, url: str, model: str, rows: np.ndarray, count: int,
+                      seconds: float) -> list[float]:
     out: list[float] = []
     deadline = time.monotonic() + seconds
     for i in range(count):
         if time.monotonic() > deadline:
             break
         started = time.perf_counter()
-        answer = http.post(f"{url}/v1/models/breast-cancer:predict", json={"instances": [rows[i % len(rows)].tolist()]})
+        answer = http.post(f"{url}/v1/models/{model}:predict", json={"instances": [rows[i % len(rows)].tolist()]})
         out.append((time.perf_counter() - started) * 1000)
         answer.raise_for_status()
     return out
 
 
-def under_explanations(url: str, rows: np.ndarray, count: int, seconds: float) -> tuple[list[float], int]:
+def under_explanations(url: str, model: str, rows: np.ndarray, count: int, seconds: float) -> tuple[list[float], int]:
     """Predict latencies while two clients keep one Anchors explanation each running."""
     stop = threading.Event()
     explained = [0, 0]
@@ -186,7 +187,7 @@ def under_explanations(url: str, rows: np.ndarray, count: int, seconds: float) -
         with httpx.Client(timeout=180) as http:
             while not stop.is_set() and explained[slot] < 200:
                 row = rows[rng.integers(len(rows))] * (1 + rng.normal(0, 0.01, rows.shape[1]))
-                http.post(f"{url}/v1/models/breast-cancer:explain", json={"instances": [row.tolist()]})
+                http.post(f"{url}/v1/models/{model}:explain", json={"instances": [row.tolist()]})
                 explained[slot] += 1
 
     workers = [threading.Thread(target=explain, args=(slot,), daemon=True) for slot in range(2)]
@@ -194,7 +195,7 @@ def under_explanations(url: str, rows: np.ndarray, count: int, seconds: float) -
         worker.start()
     time.sleep(3)  # both explanations are running
     with httpx.Client(timeout=60) as http:
-        latencies = predict_latencies(http, url, rows, count, seconds)
+        latencies = predict_latencies(http, url, model, rows, count, seconds)
     stop.set()
     for worker in workers:
         worker.join(timeout=200)
@@ -241,12 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         urls = {key: node.url(f"bench-{key}") for key in ("split", "inprocess", "stock")}
         with httpx.Client(timeout=60) as http:
             for key, url in urls.items():
-                predict_latencies(http, url, rows, 50, 30)  # warm up
-                latencies = predict_latencies(http, url, rows, count, seconds)
+                predict_latencies(http, url, f"bench-{key}", rows, 50, 30)  # warm up
+                latencies = predict_latencies(http, url, f"bench-{key}", rows, count, seconds)
                 figures[f"predict_{key}_ms"] = {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
                                                 "n": len(latencies)}
         for key in ("split", "inprocess"):
-            latencies, explained = under_explanations(urls[key], rows, count, seconds)
+            latencies, explained = under_explanations(urls[key], f"bench-{key}", rows, count, seconds)
             figures[f"predict_{key}_under_2_anchors_ms"] = {
                 "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "n": len(latencies),
                 "explanations": explained}
@@ -256,8 +257,12 @@ def main(argv: list[str] | None = None) -> int:
 
             from explainops_devtools.demo import NAMESPACE, OPERATOR_NAMESPACE
 
+            # The namespace first, while the operator still runs to release its finalizers.
+            core = k8s.CoreV1Api(demo.api)
+            core.delete_namespace(NAMESPACE)
+            wait(f"namespace {NAMESPACE} deleted",
+                 lambda: NAMESPACE not in {n.metadata.name for n in core.list_namespace().items}, 300)
             uninstall_chart(running.kubeconfig_path, OPERATOR_NAMESPACE)
-            k8s.CoreV1Api(demo.api).delete_namespace(NAMESPACE)
             demo.cluster = None
         demo.stop()
 

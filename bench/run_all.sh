@@ -9,3 +9,4 @@ echo "== server: bench/bench_server.py"; .venv-alibi/bin/python bench/bench_serv
 echo "== explainers: bench/bench_explainers.py"; $PY bench/bench_explainers.py
 echo "== monitoring: bench/bench_monitoring.py"; $PY bench/bench_monitoring.py
 echo "== operator: bench/bench_operator.py"; $PY bench/bench_operator.py
+echo "== cluster: bench/bench_cluster.py"; $PY bench/bench_cluster.py
