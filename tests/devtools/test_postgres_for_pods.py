@@ -1,0 +1,56 @@
+"""The throwaway PostgreSQL server, opened to one client network (the node's pods) with a password."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from explainops_devtools.postgres import PostgresUnavailable, ThrowawayPostgres
+
+pytestmark = pytest.mark.postgres
+
+ADDRESS = "127.0.0.2"  # stands in for the node's bridge address
+# Linux connects to 127.0.0.2 from 127.0.0.1: the client network must cover that source.
+CLIENTS = "127.0.0.0/8"
+
+
+@pytest.fixture(scope="module")
+def server():
+    try:
+        started = ThrowawayPostgres.start_local(address=ADDRESS, clients=CLIENTS)
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    yield started
+    started.stop()
+
+
+def test_clients_of_the_named_network_log_in_with_the_password(server) -> None:
+    import psycopg
+
+    dsn = server.pod_dsn()
+    assert urlsplit(dsn).hostname == ADDRESS and urlsplit(dsn).password
+    with psycopg.connect(dsn, connect_timeout=10) as conn:
+        assert conn.execute("SELECT inet_server_addr()::text").fetchone()[0].startswith(ADDRESS)
+
+
+@pytest.mark.parametrize("password", [None, "wrong"])
+def test_without_the_password_the_network_is_refused(server, password: str | None) -> None:
+    import psycopg
+
+    parts = urlsplit(server.pod_dsn())
+    user = parts.username if password is None else f"{parts.username}:{password}"
+    dsn = urlunsplit((parts.scheme, f"{user}@{parts.hostname}:{parts.port}", parts.path, "", ""))
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(dsn, connect_timeout=10)
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "*"])
+def test_every_interface_is_refused(address: str) -> None:
+    with pytest.raises(ValueError, match="one named address"):
+        ThrowawayPostgres.start_local(address=address, clients="10.0.0.0/8")
+
+
+def test_a_loopback_only_server_has_no_pod_dsn() -> None:
+    with pytest.raises(PostgresUnavailable, match="loopback only"):
+        ThrowawayPostgres(dsn="postgresql://x@127.0.0.1:1/postgres").pod_dsn()
