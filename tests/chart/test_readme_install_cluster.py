@@ -114,6 +114,8 @@ def test_install_on_a_cluster_runs_as_written(helm: str, kube_api, kubeconfig_pa
     env = {**os.environ, "KUBECONFIG": str(kubeconfig_path),
            "PATH": f"{Path(helm).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     log, gate = tmp_path / "readme.log", tmp_path / "checked"
+    written = [REPO / "input.json"]  # the README writes its request body into the working directory
+    assert not any(p.exists() for p in written), "input.json exists: the README would overwrite it"
     # One shell, as a reader types the commands; between the install and the cleanup it waits (bounded)
     # until this test has checked the model.
     pause = f"echo {PAUSED}\nfor i in $(seq {CHECK_SECONDS}); do [ -e '{gate}' ] && break; sleep 1; done\n"
@@ -133,6 +135,8 @@ def test_install_on_a_cluster_runs_as_written(helm: str, kube_api, kubeconfig_pa
         _assert_release_gone(kube_api)
     finally:
         _remove_leftovers(helm, kube_api, kubeconfig_path, env)
+        for path in written:
+            path.unlink(missing_ok=True)
 
 
 def check_the_model(kube_api, transcript: str) -> None:
