@@ -19,7 +19,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from explainops_operator.api import GROUP, PLURAL, VERSION
-from explainops_operator.builders import IS_GROUP, IS_PLURAL, IS_VERSION, LABEL_MODEL
+from explainops_operator.builders import IS_GROUP, IS_PLURAL, IS_VERSION
 
 XM = {"group": GROUP, "version": VERSION, "plural": PLURAL}
 ISVC = {"group": IS_GROUP, "version": IS_VERSION, "plural": IS_PLURAL}
@@ -199,10 +199,6 @@ def example_rows(count: int) -> list[list[float]]:
     from sklearn.datasets import load_breast_cancer
 
     return load_breast_cancer().data[:count].tolist()
-
-
-def serving_model_label_selector(name: str) -> str:
-    return f"{LABEL_MODEL}={name}"
 
 
 def delete_models(api: client.ApiClient, namespace: str, timeout: float = 60.0) -> None:
