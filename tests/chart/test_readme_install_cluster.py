@@ -98,6 +98,8 @@ def test_the_section_marks_every_block_and_runs_the_local_path() -> None:
     for needed in ("helm install", "fsGroup: 10001", "--data-uri", "deploymentMode: Standard",
                    "kubectl -n ml-models cp build/data/breast-cancer", ":predict", ":explain"):
         assert needed in ran, needed
+    syntax = subprocess.run(["bash", "-n"], input=ran, capture_output=True, text=True, timeout=30, check=False)
+    assert syntax.returncode == 0, syntax.stderr
 
 
 @pytest.mark.cluster
