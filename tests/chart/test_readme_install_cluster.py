@@ -107,9 +107,13 @@ def test_the_section_marks_every_block_and_runs_the_local_path() -> None:
 @pytest.mark.timeout(1800)
 def test_install_on_a_cluster_runs_as_written(helm: str, kube_api, kubeconfig_path: Path, tmp_path: Path) -> None:
     core = client.CoreV1Api(kube_api)
-    taken = [ns for ns in (MODELS_NS, OPERATOR_NS) if _exists(lambda n=ns: core.read_namespace(n))]
-    if taken:
-        pytest.skip(f"namespaces {taken} already exist on this cluster: the README's names are in use")
+    if _exists(lambda: core.read_namespace(MODELS_NS)):
+        pytest.skip(f"namespace {MODELS_NS} already exists on this cluster: the README's names are in use")
+    if _exists(lambda: core.read_namespace(OPERATOR_NS)) and (
+        core.list_namespaced_pod(OPERATOR_NS).items
+        or core.list_namespaced_secret(OPERATOR_NS, label_selector="owner=helm").items
+    ):
+        pytest.skip(f"namespace {OPERATOR_NS} holds a release or pods: the README's names are in use")
     blocks = shell_blocks(install_section((REPO / "README.md").read_text()))
     install = [b for b in blocks if b.marker == "run"]
     cleanup = [b for b in blocks if b.marker == "run: cleanup"]
