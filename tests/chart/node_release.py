@@ -31,9 +31,10 @@ OPERATOR_ENV = [{"name": "EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS", "val
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: float = 1.0) -> Any:
-    """Poll `check` until it returns something truthy (returned); fail naming `what` after `timeout` s.
-    A transient HTTP error of a poll counts as "not yet"."""
+def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: float = 1.0,
+             describe: Callable[[], str] | None = None) -> Any:
+    """Poll `check` until it returns something truthy (returned); fail naming `what` after `timeout` s,
+    with what `describe()` says then. A transient HTTP error of a poll counts as "not yet"."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -45,7 +46,8 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: floa
             if last:
                 return last
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last value: {last!r})")
+    detail = f"\n{describe()}" if describe else ""
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last value: {last!r}){detail}")
 
 
 # --------------------------------------------------------------------------- the ExplainableModel
@@ -143,6 +145,16 @@ def ready_operator_pod(api: client.ApiClient, namespace: str, release: str,
 
 
 # --------------------------------------------------------------------------- HTTP to the serving pods
+
+
+def pod_phases(api: client.ApiClient, namespace: str) -> str:
+    """One line per pod of the namespace: name, phase, readiness (for failure messages)."""
+    lines = []
+    for pod in client.CoreV1Api(api).list_namespaced_pod(namespace).items:
+        ready = {c.type: c.status for c in pod.status.conditions or []}.get("Ready")
+        waiting = [c.state.waiting.reason for c in pod.status.container_statuses or [] if c.state.waiting]
+        lines.append(f"{pod.metadata.name}: {pod.status.phase}, Ready={ready} {' '.join(waiting)}".rstrip())
+    return "\n".join(lines)
 
 
 def service_url(api: client.ApiClient, xm: dict[str, Any]) -> str:

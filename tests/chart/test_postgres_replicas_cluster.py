@@ -14,6 +14,7 @@ from node_release import (
     create_xm,
     example_rows,
     feedback_stats,
+    pod_phases,
     predict,
     send_labels,
     served_model,
@@ -69,12 +70,14 @@ def test_prediction_on_one_replica_takes_feedback_on_the_other(
     storage = create_model_volume(kube_api, namespace, n_estimators=10)
     create_xm(kube_api, namespace, served_model(
         MODEL, storage,
-        serving={"replicas": 2},
+        # Two pods on a shared 2-core node: a smaller cpu request than the example's, so both fit.
+        serving={"replicas": 2, "resources": {"requests": {"cpu": "100m", "memory": "512Mi"},
+                                              "limits": {"memory": "1Gi"}}},
         feedback={"store": "postgres", "dsnSecretRef": {"name": "feedback-pg", "key": "dsn"}},
     ))
     wait_ready(kube_api, namespace, MODEL)
     urls = wait_for(lambda: (found := serving_pod_urls(kube_api, namespace, MODEL)) and len(found) == 2 and found,
-                    "two running serving pods", 120)
+                    "two running serving pods", 180, describe=lambda: pod_phases(kube_api, namespace))
     first, second = sorted(urls.values())
     assert urlsplit(first).hostname != urlsplit(second).hostname  # two pods, two addresses
 
