@@ -28,6 +28,7 @@ from node_release import (
     example_rows,
     explain,
     get_xm,
+    pod_phases,
     predict,
     release_finalizers,
     service_url,
@@ -117,8 +118,7 @@ def test_install_on_a_cluster_runs_as_written(helm: str, kube_api, kubeconfig_pa
     blocks = shell_blocks(install_section((REPO / "README.md").read_text()))
     install = [b for b in blocks if b.marker == "run"]
     cleanup = [b for b in blocks if b.marker == "run: cleanup"]
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig_path),
-           "PATH": f"{Path(helm).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig_path), "PATH": os.pathsep.join(tool_path(helm))}
     log, gate = tmp_path / "readme.log", tmp_path / "checked"
     written = [REPO / "input.json"]  # the README writes its request body into the working directory
     assert not any(p.exists() for p in written), "input.json exists: the README would overwrite it"
@@ -131,7 +131,9 @@ def test_install_on_a_cluster_runs_as_written(helm: str, kube_api, kubeconfig_pa
                      SCRIPT_SECONDS, interval=2)
             transcript = log.read_text()
             print(transcript)  # shown when the test fails
-            assert PAUSED in transcript, f"the README's commands failed (exit {bash.returncode})"
+            assert PAUSED in transcript, (
+                f"the README's commands failed (exit {bash.returncode}); Ready: "
+                f"{condition(get_xm(kube_api, MODELS_NS, MODEL), 'Ready')}\n{pod_phases(kube_api, MODELS_NS)}")
             try:
                 check_the_model(kube_api, transcript)
             finally:
@@ -157,6 +159,16 @@ def check_the_model(kube_api, transcript: str) -> None:
         assert len(explain(http, base, MODEL, example_rows(1))["explanations"]) == 1
     # Retraining would read the data where the README put it.
     assert xm["spec"]["retraining"]["trainingDataUri"] == "pvc://models/data/breast-cancer/train.csv"
+
+
+def tool_path(helm: str) -> list[str]:
+    """PATH for the README's commands: this helm, then the node's own kubectl build when it is cached
+    (the version of the API server), then the caller's PATH."""
+    from explainops_devtools.cluster.settings import ClusterSettings
+
+    kubectl_dir = ClusterSettings().k8s_bin_dir
+    first = [str(Path(helm).parent), *([str(kubectl_dir)] if (kubectl_dir / "kubectl").is_file() else [])]
+    return [*first, *os.environ.get("PATH", "").split(os.pathsep)]
 
 
 def _exists(read) -> bool:
