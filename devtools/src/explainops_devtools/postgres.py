@@ -108,14 +108,13 @@ class ThrowawayPostgres:
             ) from exc
         server = cls(dsn=f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres", root=root)
         if address is not None and password is not None:
-            import psycopg
-            from psycopg import sql
+            from explainops_server.feedback.postgres_dsn import connect
 
-            # Over the socket (trusted): loopback may itself be part of `clients`.
-            with psycopg.connect(host=str(root), port=port, user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(SUPERUSER), sql.Literal(password))
-                )
+            # Over the socket (trusted): loopback may itself be part of `clients`. A utility statement
+            # takes no parameters; the password is URL-safe base64, so it is a plain literal.
+            assert re.fullmatch(r"[A-Za-z0-9_-]+", password)
+            with connect(f"postgresql://{SUPERUSER}@/postgres?host={root}&port={port}", autocommit=True) as conn:
+                conn.cursor().execute(f"ALTER ROLE \"{SUPERUSER}\" PASSWORD '{password}'")
             secret = quote(password, safe="")
             server.dsn = f"postgresql://{SUPERUSER}:{secret}@127.0.0.1:{port}/postgres"
             server.remote = f"postgresql://{SUPERUSER}:{secret}@{address}:{port}/postgres"
