@@ -14,72 +14,19 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_helpers import CHART, set_args
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from node_release import ISVC, XM, example_model
 
 pytestmark = pytest.mark.cluster
 
 CRD_NAME = "explainablemodels.explainops.dev"
-XM = {"group": "explainops.dev", "version": "v1alpha1", "plural": "explainablemodels"}
-ISVC = {"group": "serving.kserve.io", "version": "v1beta1", "plural": "inferenceservices"}
 SERVER_IMAGE = "ghcr.io/explainops/explainops-server:0.1.0"
 POD_WAIT_SECONDS = 60
 OPERATOR_WAIT_SECONDS = 45
-TEST_NAMESPACE_LABEL = "explainops.dev/test-namespace"
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def make_namespace(control_plane, kube_api) -> Iterator[Callable[[str], str]]:
-    """Creates extra throwaway namespaces (labelled like the `namespace` fixture's), deleted afterwards."""
-    core = client.CoreV1Api(kube_api)
-    created: list[str] = []
-
-    def _make(prefix: str) -> str:
-        control_plane.verify(kube_api)
-        name = f"{prefix}-{secrets.token_hex(3)}"
-        core.create_namespace({"metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "true"}}})
-        created.append(name)
-        return name
-
-    yield _make
-    for name in created:
-        try:
-            core.delete_namespace(name, propagation_policy="Background")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-
-
-@pytest.fixture
-def install(helm_run, kubeconfig_path: Path) -> Iterator[Callable[..., str]]:
-    """helm install of the chart into the local control plane; uninstalled afterwards."""
-    installed: list[tuple[str, str]] = []
-
-    def _install(namespace: str, values: dict[str, Any] | None = None, *extra: str) -> str:
-        release = f"xo-{secrets.token_hex(3)}"  # cluster-scoped names embed it: unique per test
-        helm_run(
-            "install",
-            release,
-            str(CHART),
-            "--namespace",
-            namespace,
-            "--kubeconfig",
-            str(kubeconfig_path),
-            *set_args(values),
-            *extra,
-        )
-        installed.append((release, namespace))
-        return release
-
-    yield _install
-    for release, namespace in installed:
-        helm_run(
-            "uninstall", release, "--namespace", namespace, "--kubeconfig", str(kubeconfig_path), check=False
-        )
 
 
 def manifest_of(helm_run, kubeconfig_path: Path, release: str, namespace: str) -> list[dict[str, Any]]:
@@ -144,12 +91,6 @@ def status_of(call: Callable[[], Any]) -> int:
         result.close()
         result.release_conn()
     return 200
-
-
-def example_model(name: str) -> dict[str, Any]:
-    model = yaml.safe_load((CHART.parents[1] / "examples" / "breast-cancer.yaml").read_text())
-    model["metadata"] = {"name": name}
-    return model
 
 
 # --------------------------------------------------------------------------- install

@@ -127,3 +127,24 @@ def test_flags_override_environment(monkeypatch):
     assert settings.feedback_dsn().startswith("sqlite:////") and settings.feedback_dsn().endswith(
         "from-flag-feedback.db"
     )
+
+
+def test_example_records_where_the_pods_will_see_its_data(tmp_path):
+    """`examples/train_example_model.py --data-uri`: the metadata names the CSVs as the pods see them
+    after the upload (retraining reads them there), while the files are written on this machine."""
+    import sys
+
+    from explainops_server.models.artifact import read_metadata
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "train_example_model.py"
+    out, data = tmp_path / "models" / "bc", tmp_path / "data" / "bc"
+    subprocess.run([sys.executable, str(script), "--out", str(out), "--data-out", str(data),
+                    "--data-uri", "file:///mnt/models/data/bc/"], check=True, capture_output=True, timeout=240)
+    meta = read_metadata(out / "v1")
+    assert meta.training_data == "file:///mnt/models/data/bc/train.csv"
+    assert meta.holdout_data == "file:///mnt/models/data/bc/holdout.csv"
+    assert (data / "train.csv").is_file() and (data / "holdout.csv").is_file()
+    # Without it, the local files themselves.
+    subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "local"), "--data-out", str(data)],
+                   check=True, capture_output=True, timeout=240)
+    assert read_metadata(tmp_path / "local" / "v1").training_data == (data / "train.csv").as_uri()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -44,18 +45,30 @@ class ThrowawayPostgres:
     dsn: str
     root: Path | None = None
     schemas: list[str] = field(default_factory=list)
+    remote: str = ""
 
     @classmethod
     def start(cls) -> ThrowawayPostgres:
         external = os.environ.get(DSN_ENV)
         if external:
             return cls(dsn=external)
+        return cls.start_local()
+
+    @classmethod
+    def start_local(cls, *, address: str | None = None, clients: str | None = None) -> ThrowawayPostgres:
+        """A server of its own on loopback. With `address` (for example the node's address on the pods'
+        bridge) it listens there too, and accepts password logins from the `clients` network only; the
+        password is in `pod_dsn()`. Never on every interface."""
         if not (PG_BIN / "initdb").exists():
-            raise PostgresUnavailable(f"no {PG_BIN}/initdb and {DSN_ENV} is unset")
+            raise PostgresUnavailable(f"no {PG_BIN}/initdb")
+        if address is not None and (not clients or address in ("0.0.0.0", "*", "::")):
+            raise ValueError("listen on one named address, for a named client network")
         root = Path(tempfile.mkdtemp(prefix="explainops-pg-"))
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
         data, port = root / "data", _free_port()
+        password = secrets.token_urlsafe(18) if address else None
+        listen = "127.0.0.1" if address is None else f"127.0.0.1,{address}"
         run = {"check": True, "capture_output": True, "timeout": 120}
         try:
             subprocess.run(
@@ -64,6 +77,11 @@ class ThrowawayPostgres:
                 ),
                 **run,
             )
+            if address is not None:
+                # First match wins: the clients' network needs the password (the rest stays as initdb
+                # wrote it: trust on the socket and on 127.0.0.1 only, nothing for other networks).
+                hba = data / "pg_hba.conf"
+                hba.write_text(f"host all {SUPERUSER} {clients} scram-sha-256\n" + hba.read_text())
             subprocess.run(
                 _as_postgres(
                     [
@@ -76,7 +94,7 @@ class ThrowawayPostgres:
                         "-t",
                         "60",
                         "-o",
-                        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=on",
+                        f"-c listen_addresses={listen} -p {port} -k {root} -c fsync=on",
                         "start",
                     ]
                 ),
@@ -88,7 +106,25 @@ class ThrowawayPostgres:
             raise PostgresUnavailable(
                 f"could not start PostgreSQL: {stderr.decode(errors='replace')[-500:]}"
             ) from exc
-        return cls(dsn=f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres", root=root)
+        server = cls(dsn=f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres", root=root)
+        if address is not None and password is not None:
+            from explainops_server.feedback.postgres_dsn import connect
+
+            # Over the socket (trusted): loopback may itself be part of `clients`. A utility statement
+            # takes no parameters; the password is URL-safe base64, so it is a plain literal.
+            assert re.fullmatch(r"[A-Za-z0-9_-]+", password)
+            with connect(f"postgresql://{SUPERUSER}@/postgres?host={root}&port={port}", autocommit=True) as conn:
+                conn.cursor().execute(f"ALTER ROLE \"{SUPERUSER}\" PASSWORD '{password}'")
+            secret = quote(password, safe="")
+            server.dsn = f"postgresql://{SUPERUSER}:{secret}@127.0.0.1:{port}/postgres"
+            server.remote = f"postgresql://{SUPERUSER}:{secret}@{address}:{port}/postgres"
+        return server
+
+    def pod_dsn(self) -> str:
+        """The DSN for clients on the `clients` network (started with `address`), password included."""
+        if not self.remote:
+            raise PostgresUnavailable("this server listens on loopback only (start_local(address=...))")
+        return self.remote
 
     def fresh_schema_dsn(self) -> str:
         """A DSN whose search_path is a new, empty schema: one per test, no table leaks between tests."""

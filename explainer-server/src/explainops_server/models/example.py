@@ -30,8 +30,12 @@ def train_example(
     n_estimators: int = 100,
     max_depth: int = 6,
     holdout_fraction: float = 0.25,
+    data_uri: str | None = None,
 ) -> ExampleOutputs:
-    """Train on breast_cancer, write `<out_dir>/<version>/` and `<data_dir>/{train,holdout}.csv`."""
+    """Train on breast_cancer, write `<out_dir>/<version>/` and `<data_dir>/{train,holdout}.csv`.
+
+    The metadata records where the CSVs are: under `data_uri` (`file:///mnt/models/data/x`: where the
+    serving and training pods will see `data_dir` once it is uploaded), else `data_dir` itself."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import train_test_split
@@ -61,7 +65,11 @@ def train_example(
         class_names=[str(c) for c in data.target_names],
         background=background,
         params=params,
-        training_data=train_csv.as_uri(),
-        holdout_data=holdout_csv.as_uri(),  # never trained on by any version: the gate's base holdout
+        training_data=_recorded(train_csv, data_uri),
+        holdout_data=_recorded(holdout_csv, data_uri),  # never trained on by any version: the gate's base holdout
     )
     return ExampleOutputs(version_dir, train_csv, holdout_csv)
+
+
+def _recorded(csv: Path, data_uri: str | None) -> str:
+    return f"{data_uri.rstrip('/')}/{csv.name}" if data_uri else csv.as_uri()
