@@ -55,7 +55,7 @@ class ServerSettings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535, description="HTTP port (0 picks a free one).")
     feedback_store: str | None = Field(
         default=None,
-        description="sqlite:///abs/path.db or postgresql://... ; default sqlite under the data dir.",
+        description="sqlite:///abs/path.db, sqlite:relative/path.db or postgresql://... ; default sqlite under the data dir.",
     )
     data_dir: Path = Field(
         default_factory=default_data_dir, description="Where the default SQLite store lives."
