@@ -216,7 +216,7 @@ function attributions(explanation, inputs) {
   const names = state.featureNames;
   if ("shap_values" in explanation) {
     const perClass = explanation.shap_values;
-    const values = perClass[Math.min(explanation.predicted_class, perClass.length - 1)];
+    const values = perClass[Math.min(explanation.predicted_class ?? 0, perClass.length - 1)];
     return values.map((weight, i) => ({ feature: explanation.feature_names[i] ?? `feature ${i}`, value: inputs[i], weight }));
   }
   return explanation.top_features.map((item) => ({

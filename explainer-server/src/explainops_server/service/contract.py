@@ -24,16 +24,20 @@ class ErrorBody(BaseModel):
 class PredictRequest(BaseModel):
     """KServe V1 request. Parsed by hand on the fast path so that an error names the cell at fault."""
 
-    instances: list[list[float]] = Field(
-        min_length=1, description="Rows of feature values, in the order of the model's feature_names"
+    instances: list[list[float | str] | dict[str, float | str]] = Field(
+        min_length=1,
+        description="Rows: lists in the order of the model's feature_names, or objects keyed by column name; "
+        "categorical columns take their category strings",
     )
 
 
 class PredictResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
-    predictions: list[int] = Field(description="Predicted class index per row")
-    probabilities: list[list[float]] = Field(description="Class probabilities per row")
+    predictions: list[int] | list[float] = Field(description="Predicted class index, or a regressor's value, per row")
+    probabilities: list[list[float]] | None = Field(
+        default=None, description="Class probabilities per row (classifiers only)"
+    )
     prediction_ids: list[str] = Field(description="One id per row, for feedback")
     model_version: str
 
