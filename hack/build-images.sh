@@ -20,7 +20,9 @@ OUT="${XDG_CACHE_HOME:-$HOME/.cache}/explainops/images"
 log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
 
 debian_image="${DEBIAN_IMAGE:-$(sed -n 's/^ARG DEBIAN_IMAGE=//p' explainer-server/Dockerfile)}"
+# Arguments, if any, replace the default list: DIR:NAME builds DIR/Dockerfile as $IMAGE_REPO/NAME.
 components=(explainer-server:explainops-server operator:explainops-operator)
+[ $# -eq 0 ] || components=("$@")
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   for pair in "${components[@]}"; do
@@ -68,7 +70,11 @@ fi
 # Hash of a build context: the Dockerfile and every file it may copy (see .dockerignore).
 context_hash() {
   local dir=$1
-  { find requirements*.lock "$dir/pyproject.toml" "$dir/src" "$dir/Dockerfile" .dockerignore -type f \
+  local paths=() path
+  for path in "$dir/pyproject.toml" "$dir/src" "$dir/Dockerfile" "$dir"/*.py; do
+    [ -e "$path" ] && paths+=("$path")
+  done
+  { find requirements*.lock "${paths[@]}" .dockerignore -type f \
       ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*.egg-info*' | LC_ALL=C sort | xargs sha256sum
     echo "$debian_image"; } | sha256sum | cut -c1-16
 }

@@ -170,6 +170,9 @@ class Demo:
         from explainops_devtools.cluster.existing import ExistingCluster
         from explainops_devtools.cluster.settings import ClusterSettings
 
+        if self.cluster is not None:  # given by the caller (a node already up): used as it is
+            self.api = self.cluster.api_client()
+            return
         try:
             existing = ExistingCluster.from_environment()
             if existing is not None:
@@ -405,8 +408,10 @@ class Demo:
             xm = self.manifest()
             self.report["thresholds"] = xm["spec"]["feedback"]["thresholds"]
             self.report["explainer"] = (xm["spec"].get("explainer") or {}).get("type")
+            applied_at = time.monotonic()
             self.apply_model(xm)
             obj = self.wait_ready()
+            self.report["ready_seconds"] = time.monotonic() - applied_at
             self.report["first_version"] = obj["status"].get("modelVersion")
             isvc = self.isvc()
             self.report["kserve_status"] = {c["type"]: c["status"] for c in isvc["status"].get("conditions", [])}
@@ -567,6 +572,8 @@ def format_report(report: dict[str, Any]) -> str:
         if isinstance(after.get("error_rate"), float)
         else "feedback at trigger        n/a"
     )
+    if report.get("ready_seconds") is not None:
+        lines.append(f"apply -> Ready             {report['ready_seconds']:.0f} s (KServe pods Ready)")
     if report.get("promotion_seconds") is not None:
         lines.append(f"threshold -> promotion     {report['promotion_seconds']:.0f} s (Job pod, gate, new pods Ready)")
     if report.get("rolled_back_to"):

@@ -70,6 +70,13 @@ class ExplainerBusy(ExplainOpsError):
     status = 503
 
 
+class ExplainerUnavailable(ExplainOpsError):
+    """The explainer sidecar this server hands explanations to does not answer."""
+
+    kind = "explainer_unavailable"
+    status = 503
+
+
 class RecorderBusy(ExplainOpsError):
     """Predictions wait to be recorded faster than the store takes them: push back, drop nothing."""
 
@@ -118,3 +125,15 @@ class FeedbackTooLate(ExplainOpsError):
 
     kind = "feedback_too_late"
     status = 422
+
+
+def error_class(kind: str) -> type[ExplainOpsError]:
+    """The class of the hierarchy whose `kind` this is (ExplainOpsError when none is): errors that cross
+    a process boundary, from the explainer sidecar, are raised again as what they were."""
+    pending: list[type[ExplainOpsError]] = [ExplainOpsError]
+    while pending:
+        cls = pending.pop()
+        if cls.kind == kind:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return ExplainOpsError

@@ -37,9 +37,16 @@ class ServerSettings(BaseSettings):
     trust_pickle: bool = Field(
         default=False, description="Allow joblib/pickle artifacts (runs code on load)."
     )
-    role: Literal["explainer", "predictor"] = Field(
-        default="explainer",
-        description="explainer: predict + explain + feedback + console; predictor: predict only, nothing recorded.",
+    role: Literal["standalone", "predictor", "explainer"] = Field(
+        default="standalone",
+        description="standalone: predict, explain, feedback and console in one process; predictor: the same, "
+        "with explanations computed by the explainer at explainer_url; explainer: explanations only, "
+        "nothing recorded (the predictor pod's sidecar).",
+    )
+    explainer_url: str | None = Field(
+        default=None,
+        pattern=r"^http://[^/\s]+$",
+        description="Base URL of the explainer sidecar (role predictor only), e.g. http://127.0.0.1:8081.",
     )
     explainer: ExplainerName = Field(default="anchor_tabular", description="Explainer used by :explain.")
     explainer_backend: ExplainerBackend = Field(
@@ -141,6 +148,12 @@ class ServerSettings(BaseSettings):
             parse_params(self.explainer, EXPLAINER_PARAMS[self.explainer], self.explainer_params)
         except ConfigurationError as exc:
             raise ValueError(exc.detail) from None
+        return self
+
+    @model_validator(mode="after")
+    def _explainer_url_for_predictor(self) -> ServerSettings:
+        if (self.role == "predictor") != (self.explainer_url is not None):
+            raise ValueError("explainer_url: required with role predictor, and only with it")
         return self
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ class Reason:
     INFERENCE_SERVICE_PENDING = "InferenceServicePending"
     INFERENCE_SERVICE_MISSING = "InferenceServiceMissing"
     INFERENCE_SERVICE_REJECTED = "InferenceServiceRejected"
+    MODEL_LOAD_FAILED = "ModelLoadFailed"  # the serving container stops at start (KServe's lastFailureInfo)
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -114,6 +115,9 @@ def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> 
     if ready is None:
         return UNKNOWN, Reason.INFERENCE_SERVICE_PENDING, "waiting for KServe to report the InferenceService's readiness"
     if ready.get("status") != TRUE:
+        failure = _load_failure(status)
+        if failure is not None:
+            return FALSE, Reason.MODEL_LOAD_FAILED, failure
         return FALSE, Reason.INFERENCE_SERVICE_NOT_READY, f"InferenceService not ready: {_not_ready_detail(kserve_conditions)}"
     predictor = (status.get("components") or {}).get("predictor") or {}
     created, ready_revision = predictor.get("latestCreatedRevision"), predictor.get("latestReadyRevision")
@@ -124,6 +128,22 @@ def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> 
             f"KServe is rolling out revision {created} (ready: {ready_revision or 'none'})",
         )
     return TRUE, Reason.INFERENCE_SERVICE_READY, f"InferenceService ready at {inference_service_url(status) or '?'}"
+
+
+MAX_FAILURE_MESSAGE = 1024
+
+
+def _load_failure(is_status: Mapping[str, Any]) -> str | None:
+    """KServe copies the terminated kserve-container's message (its termination-log, or its last log lines)
+    into status.modelStatus.lastFailureInfo; the server's start-up checks print one line per problem there."""
+    info = (is_status.get("modelStatus") or {}).get("lastFailureInfo") or {}
+    message = str(info.get("message") or "").strip()
+    if not message:
+        return None
+    if len(message) > MAX_FAILURE_MESSAGE:
+        message = "..." + message[-MAX_FAILURE_MESSAGE:]
+    exit_code = info.get("exitCode")
+    return f"the serving container stopped at start (exit code {exit_code}): {message}"
 
 
 def _not_ready_detail(kserve_conditions: Sequence[Mapping[str, Any]]) -> str:

@@ -129,7 +129,7 @@ def prediction_records(
     rows: np.ndarray,
     prediction: Prediction,
     request_id: str | None,
-    explainer: Explainer | None = None,
+    explainer: type[Explainer] | None = None,
     explanations: list[dict[str, Any]] | None = None,
 ) -> list[PredictionRecord]:
     """One audit record per predicted row (inputs as sent: category strings, not codes); explained
