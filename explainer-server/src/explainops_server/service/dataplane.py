@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from explainops_server.errors import (
-    ConfigurationError,
+    ArtifactError,
     ExplainerBusy,
     ExplanationTimeout,
     FeedbackConflict,
@@ -133,7 +133,7 @@ class DataPlane:
             if not explainer_problems(s.explainer, self.model):  # the fatal ones were raised above
                 trial = explain_one_row(self.explainer, self.model)  # for ALE: computes the global result once
                 if trial:
-                    raise ConfigurationError("\n".join(trial))
+                    raise ArtifactError("\n".join(trial))
             self.pool = ExplainPool(s.explain_workers, s.explain_queue, s.explain_timeout)
         if not self.records:
             self.started = True

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from explainops_server.errors import ArtifactError, ConfigurationError, ExplainOpsError
+from explainops_server.errors import ArtifactError, ExplainOpsError
 from explainops_server.explainers.base import Explainer
 from explainops_server.explainers.compat import DISPLAY_NAMES, explainer_problems
 from explainops_server.explainers.registry import build_explainer
@@ -83,8 +83,8 @@ def check_startup(model: TabularModel, explainer_name: str) -> None:
             fatal.append(str(problem))
         else:
             log.warning("%s (predict is served; :explain answers 400)", problem)
-    if fatal:
-        raise ConfigurationError("\n".join(fatal))
+    if fatal:  # the model and the configured explainer do not fit: an artifact problem (exit 3), not a setting
+        raise ArtifactError("\n".join(fatal))
 
 
 def validate_artifact(
