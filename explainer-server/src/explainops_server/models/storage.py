@@ -69,8 +69,11 @@ class S3Settings:
 
 @lru_cache(maxsize=4)
 def _client(settings: S3Settings) -> Any:
-    import boto3
-    from botocore.config import Config
+    try:
+        import boto3
+        from botocore.config import Config
+    except ModuleNotFoundError as exc:  # e.g. the alibi image flavour, whose lock has no boto3
+        raise ArtifactError(f"s3:// storage needs boto3, which this installation lacks ({exc})") from None
 
     return boto3.session.Session().client(
         "s3",
