@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(options.workdir, ignore_errors=True)
     options.workdir.mkdir(parents=True)
     running = running_node()
-    demo = Demo(options.workdir, cluster=running)
+    demo = Demo(options.workdir, cluster=running, shared_node=running is not None)
     figures: dict[str, Any] = {}
     try:
         report = demo.run()
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "n": len(latencies),
                 "explanations": explained}
     finally:
-        if running is not None:  # not ours to stop: remove what the run created
+        if running is not None and demo.api is not None:  # not ours to stop: remove what the run created
             from kubernetes import client as k8s
 
             from explainops_devtools.demo import NAMESPACE, OPERATOR_NAMESPACE

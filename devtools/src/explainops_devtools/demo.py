@@ -155,6 +155,8 @@ class Demo:
     keep_running: bool = False
     timeout_scale: float = 1.0
     cluster: Any = None
+    # A node shared with others (its CRD installed already): the operator watches the demo's namespace only.
+    shared_node: bool = False
     api: Any = None
     url: str = ""
     report: dict[str, Any] = field(default_factory=dict)
@@ -198,6 +200,8 @@ class Demo:
         args = [helm[-1], "upgrade", "--install", "explainops", str(repo_root() / "charts" / "explainops"),
                 "--namespace", OPERATOR_NAMESPACE, "--create-namespace", "--wait", "--timeout", "180s",
                 "--set-json", 'operator.extraEnv=[{"name":"EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS","value":"2"}]']
+        if self.shared_node:
+            args += ["--set-json", f'watchNamespaces=["{NAMESPACE}"]', "--set", "crds.enabled=false"]
         done = subprocess.run(args, env=env, capture_output=True, text=True, check=False,
                               timeout=self.timeout(300))
         if done.returncode:
