@@ -143,7 +143,29 @@ def _load_failure(is_status: Mapping[str, Any]) -> str | None:
     if len(message) > MAX_FAILURE_MESSAGE:
         message = "..." + message[-MAX_FAILURE_MESSAGE:]
     exit_code = info.get("exitCode")
-    return f"the serving container stopped at start (exit code {exit_code}): {message}"
+    return f"the serving container stopped at start (exit code {exit_code}): {_spec_fields(message)}"
+
+
+# The server's start-up problems start with the field at fault; the user fixes them in these spec fields
+# (the artifact's own fields live in the version that spec.model names).
+SERVER_FIELDS = {"explainer": "spec.explainer.type"}
+ARTIFACT_FIELDS = ("model", "task", "class_names", "feature_names", "categories", "trusted_types", "metadata.json")
+
+
+def _spec_fields(message: str) -> str:
+    """`explainer: TreeShap needs ...` -> `spec.explainer.type: TreeShap needs ...`; an artifact field
+    (`class_names: ...`) -> `spec.model: class_names: ...`; any other line as it is."""
+    lines = []
+    for line in message.splitlines():
+        text = line.removeprefix("explainops-server: ").strip()
+        field, colon, rest = text.partition(": ")
+        if colon and field in SERVER_FIELDS:
+            text = f"{SERVER_FIELDS[field]}: {rest}"
+        elif colon and field.split("[")[0] in ARTIFACT_FIELDS:
+            text = f"spec.model: {text}"
+        if text:
+            lines.append(text)
+    return "; ".join(lines)
 
 
 def _not_ready_detail(kserve_conditions: Sequence[Mapping[str, Any]]) -> str:
