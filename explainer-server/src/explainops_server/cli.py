@@ -126,11 +126,13 @@ def report_problems(
     problems: list[str], given_log: Path | str | None, headline: str | None = None, code: int = EXIT_STARTUP
 ) -> int:
     """Each problem on its own line, on stderr and in the termination log; returns `code`."""
-    if headline:
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        print(f"explainops-server: {headline} ({count}):", file=sys.stderr)
-    for problem in problems:
-        print(f"explainops-server: {problem}", file=sys.stderr)
+    if headline and len(problems) == 1:
+        print(f"explainops-server: {headline}: {problems[0]}", file=sys.stderr)
+    else:
+        if headline:
+            print(f"explainops-server: {headline} ({len(problems)} problems):", file=sys.stderr)
+        for problem in problems:
+            print(f"explainops-server: {problem}", file=sys.stderr)
     path = termination_log_path(given_log)
     if path is not None:
         message = "\n".join(problems).encode()[:TERMINATION_MESSAGE_BYTES].decode(errors="ignore")
