@@ -132,6 +132,10 @@ def test_metadata_health_docs_metrics(client, small_model):
         "/v1/models/{name}/audit",
     ):
         assert route in paths
+    # A timed-out explanation is documented as what it is: a 503 with Retry-After, not a 504.
+    explain_responses = paths["/v1/models/{name}:explain"]["post"]["responses"]
+    assert "504" not in explain_responses and "explanation_timeout" in explain_responses["503"]["description"]
+    assert "Retry-After" in explain_responses["503"]["headers"]
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     monitoring_fields = {"labelled_share", "label_delay_mean_seconds", "label_delay_max_seconds", "input_drift",
                          "explanation_drift"}

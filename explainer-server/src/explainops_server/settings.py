@@ -55,7 +55,9 @@ class ServerSettings(BaseSettings):
     explainer_params: dict[str, Any] = Field(
         default_factory=dict, description="JSON object of explainer parameters (see README)."
     )
-    explain_timeout: float = Field(default=30.0, gt=0, description="Seconds before an explanation gives 504.")
+    explain_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds before an explanation gives 503 (explanation_timeout, Retry-After)."
+    )
     explain_workers: int = Field(default=2, ge=1, le=64, description="Explanations computed concurrently.")
     explain_queue: int = Field(
         default=4, ge=0, le=1024, description="Explanations allowed to wait for a worker before 503."
