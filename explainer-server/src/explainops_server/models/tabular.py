@@ -49,7 +49,9 @@ class TabularModel(Model):
     def load(self) -> bool:
         local = storage.fetch_version(self.uri, self.download_dir)
         self.artifact = load_artifact(local, model_format=self.model_format, trust_pickle=self.trust_pickle)
-        if not self.artifact.schema.categories and not self.artifact.schema.dataframe_input:
+        # A bare tree ensemble on numeric columns walks its flattened trees on the numeric rows directly,
+        # whether or not it was fitted on a DataFrame (a DataFrame per call would cost more than the walk).
+        if not self.artifact.schema.categories:
             self._flat = FlatForest.from_estimator(self.artifact.estimator)
         self.ready = True
         return self.ready
