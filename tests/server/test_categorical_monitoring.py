@@ -41,3 +41,26 @@ def test_a_categorical_model_gets_input_drift(tmp_path):
             pytest.fail(f"no drift result within 30 s: {doc}")
     drifted = {f["feature"] for f in doc["input_drift"]["features"] if f["drifted"]}
     assert "colour" in drifted
+
+
+def test_the_sidecar_split_explains_a_categorical_model(tmp_path):
+    """The predictor hands the sidecar the rows as sent (category strings), not its internal codes."""
+    frame = table(seed=0)
+    estimator = categorical_pipeline(RandomForestClassifier(10, random_state=0)).fit(frame, binary_target(frame))
+    packaged = explainops_server.package(estimator, frame, binary_target(frame), out=tmp_path / "root")
+
+    def settings(**overrides) -> ServerSettings:
+        return ServerSettings(
+            model_name="quality", model_uri=packaged.uri, http_port=free_port(), data_dir=tmp_path,
+            explainer="anchor_tabular", explain_cache_size=0, monitor_interval=0, **overrides,
+        )  # fmt: skip
+
+    with ThreadedServer(settings(role="explainer")) as sidecar:
+        front_settings = settings(role="predictor", explainer_url=sidecar.url,
+                                  feedback_store=f"sqlite:///{tmp_path / 'feedback.db'}")  # fmt: skip
+        with ThreadedServer(front_settings) as front, httpx.Client(base_url=front.url, timeout=60) as client:
+            row = {"size": 0.0, "weight": 0.0, "temperature": 0.0, "colour": "red"}
+            explained = client.post("/v1/models/quality:explain", json={"instances": [row]})
+    assert explained.status_code == 200, explained.text
+    (explanation,) = explained.json()["explanations"]
+    assert explanation["predicted_class_name"] == "reject" and "colour = red" in explanation["anchor"]

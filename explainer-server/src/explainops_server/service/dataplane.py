@@ -273,7 +273,7 @@ class DataPlane:
         if self.sidecar is not None:
             missing = [i for i, hit in enumerate(hits) if hit is None]
             started = time.perf_counter()
-            computed = await self.sidecar.explain(rows[missing])
+            computed = await self.sidecar.explain(self.model.schema.decode_rows(rows[missing]))
             per_row = (time.perf_counter() - started) / len(missing)
             results = list(hits)
             for i, explanation in zip(missing, computed, strict=True):
