@@ -33,8 +33,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 STOCK_IMAGE = "ghcr.io/explainops/kserve-stock-sklearn:0.1.0"
-CPU = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
-CPU2 = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
+# Small requests (the demo's pods and the Job share the 2-core node), the budgets are the limits.
+CPU = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+CPU2 = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
 
 
 def percentile(values: list[float], q: float) -> float:

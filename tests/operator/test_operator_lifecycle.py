@@ -201,3 +201,26 @@ def test_spec_change_that_renders_the_same_writes_no_inference_service(cluster: 
         after = cluster.get_is("bc")
         assert after is not None
         assert after["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+def test_a_model_the_server_cannot_load_is_not_ready_with_the_servers_own_reason(
+    cluster: Cluster, run_operator: Any
+) -> None:
+    """The server refuses to start (no such version on the volume); KServe reports the container's last
+    lines in lastFailureInfo, and the operator's Ready says why, not only that replicas are missing."""
+    with run_operator():
+        cluster.provide_model()
+        cluster.create_xm(manifest("bc", with_field("model.version", "v9", SERVED_SPEC)))
+
+        def refused() -> dict[str, Any] | None:
+            ready = condition(cluster.get_xm("bc"), "Ready")
+            return ready if ready.get("reason") == "ModelLoadFailed" else None
+
+        try:
+            ready = wait_for(refused, "Ready=False with reason ModelLoadFailed", READY_SECONDS)
+        except pytest.fail.Exception as exc:
+            isvc = cluster.get_is("bc") or {}
+            raise AssertionError(f"{exc}; Ready {condition(cluster.get_xm('bc'), 'Ready')}; "
+                                 f"KServe status {isvc.get('status')}") from None
+        assert ready["status"] == "False"
+        assert "cannot start" in ready["message"] and "/v9" in ready["message"], ready["message"]

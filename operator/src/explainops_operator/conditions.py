@@ -103,7 +103,9 @@ def status_patch(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) 
 # --------------------------------------------------------------------------- serving status
 
 
-def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> tuple[str, str, str]:
+def inference_service_readiness(
+    inference_service: Mapping[str, Any] | None, start_failure: str | None = None
+) -> tuple[str, str, str]:
     """(status, reason, message) of the InferenceServiceReady condition, from what KServe promises: its
     conditions and its per-component status. Not status.observedGeneration: KServe copies that from the
     Deployment (or the Knative Service), so it says nothing about the InferenceService's generation."""
@@ -115,7 +117,7 @@ def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> 
     if ready is None:
         return UNKNOWN, Reason.INFERENCE_SERVICE_PENDING, "waiting for KServe to report the InferenceService's readiness"
     if ready.get("status") != TRUE:
-        failure = _load_failure(status)
+        failure = start_failure or _load_failure(status)
         if failure is not None:
             return FALSE, Reason.MODEL_LOAD_FAILED, failure
         return FALSE, Reason.INFERENCE_SERVICE_NOT_READY, f"InferenceService not ready: {_not_ready_detail(kserve_conditions)}"
@@ -133,17 +135,13 @@ def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> 
 MAX_FAILURE_MESSAGE = 1024
 
 
-def _load_failure(is_status: Mapping[str, Any]) -> str | None:
-    """KServe copies the terminated kserve-container's message (its termination-log, or its last log lines)
-    into status.modelStatus.lastFailureInfo; the server's start-up checks print one line per problem there."""
-    info = (is_status.get("modelStatus") or {}).get("lastFailureInfo") or {}
-    message = str(info.get("message") or "").strip()
-    if not message:
+def _failure_text(message: Any, exit_code: Any) -> str | None:
+    text = str(message or "").strip()
+    if not text:
         return None
-    if len(message) > MAX_FAILURE_MESSAGE:
-        message = "..." + message[-MAX_FAILURE_MESSAGE:]
-    exit_code = info.get("exitCode")
-    return f"the serving container stopped at start (exit code {exit_code}): {_spec_fields(message)}"
+    if len(text) > MAX_FAILURE_MESSAGE:
+        text = "..." + text[-MAX_FAILURE_MESSAGE:]
+    return f"the serving container stopped at start (exit code {exit_code}): {_spec_fields(text)}"
 
 
 # The server's start-up problems start with the field at fault; the user fixes them in these spec fields
@@ -157,15 +155,44 @@ def _spec_fields(message: str) -> str:
     (`class_names: ...`) -> `spec.model: class_names: ...`; any other line as it is."""
     lines = []
     for line in message.splitlines():
-        text = line.removeprefix("explainops-server: ").strip()
-        field, colon, rest = text.partition(": ")
+        text = line.strip()
+        problem = text.removeprefix("explainops-server: ").removeprefix("cannot start: ")
+        field, colon, rest = problem.partition(": ")
         if colon and field in SERVER_FIELDS:
             text = f"{SERVER_FIELDS[field]}: {rest}"
         elif colon and field.split("[")[0] in ARTIFACT_FIELDS:
-            text = f"spec.model: {text}"
+            text = f"spec.model: {problem}"
         if text:
             lines.append(text)
     return "; ".join(lines)
+
+
+def _load_failure(is_status: Mapping[str, Any]) -> str | None:
+    """Where KServe reports it (status.modelStatus.lastFailureInfo, filled from the Pods by some KServe
+    versions and modes)."""
+    info = (is_status.get("modelStatus") or {}).get("lastFailureInfo") or {}
+    return _failure_text(info.get("message"), info.get("exitCode"))
+
+
+def serving_container_failure(pods: Sequence[Mapping[str, Any]], container: str = "kserve-container") -> str | None:
+    """Why the serving container of the InferenceService's Pods stopped, from the Pods themselves: its
+    termination message (the server's start-up refusal, via FallbackToLogsOnError), None while none failed."""
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if status.get("name") != container:
+                continue
+            for state in ((status.get("state") or {}).get("terminated"),
+                          (status.get("lastState") or {}).get("terminated")):
+                if state and state.get("exitCode"):
+                    failure = _failure_text(state.get("message") or state.get("reason"), state.get("exitCode"))
+                    if failure is not None:
+                        return failure
+    return None
+
+
+def kserve_ready(inference_service: Mapping[str, Any] | None) -> bool:
+    ready = get_condition(((inference_service or {}).get("status") or {}).get("conditions"), "Ready")
+    return ready is not None and ready.get("status") == TRUE
 
 
 def _not_ready_detail(kserve_conditions: Sequence[Mapping[str, Any]]) -> str:
@@ -205,6 +232,7 @@ def serving_status(
     inference_service: Mapping[str, Any] | None,
     rendered_current: bool,
     requirement: str | None = None,
+    start_failure: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The serving fields of the status (observedGeneration, modelVersion, url, address, Ready and
@@ -213,9 +241,10 @@ def serving_status(
     `rendered_current` says whether the InferenceService already renders this generation's spec; only
     then does observedGeneration advance and can Ready be True. `requirement` (e.g. the Knative feature
     flags the pod needs) is added to every message that is not Ready, where it may be the cause.
+    `start_failure` (see `serving_container_failure`) says why the serving container stopped.
     """
     current = current or {}
-    is_status, is_reason, is_message = inference_service_readiness(inference_service)
+    is_status, is_reason, is_message = inference_service_readiness(inference_service, start_failure)
     if requirement and is_status != TRUE:
         is_message = f"{is_message}; {requirement}"
     conditions = set_condition(

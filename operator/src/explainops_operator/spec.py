@@ -218,7 +218,7 @@ class ExplainerSpec(_Model):
     workers: Annotated[int, Field(ge=1, le=64)] = 2
     placement: Literal["Sidecar", "InProcess"] = "Sidecar"
     resources: Resources = Field(
-        default_factory=lambda: Resources(requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"})
+        default_factory=lambda: Resources(requests={"cpu": "100m", "memory": "512Mi"}, limits={"memory": "1Gi"})
     )
     cache: ExplanationCache = Field(default_factory=ExplanationCache)
 
