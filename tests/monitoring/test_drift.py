@@ -10,7 +10,7 @@ reference as the example model's background):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -132,11 +132,23 @@ def test_default_significance_bounds_the_per_window_false_alarm_rate() -> None:
 # ---- explanation drift ------------------------------------------------------------------------------
 @dataclass
 class InMemoryModel:
+    """A classifier on numeric columns, as explainers see a served model (`explainers.base.ExplainableModel`)."""
+
     feature_names: list[str]
     class_names: list[str]
     estimator: object
+    is_regression: bool = False
+    categorical_names: dict[int, list[str]] = field(default_factory=dict)
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def output_names(self) -> list[str]:
+        return self.class_names
+
+    @property
+    def description(self) -> str:
+        return type(self.estimator).__name__
+
+    def predict_outputs(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.estimator.predict_proba(x))
 
 

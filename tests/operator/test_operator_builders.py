@@ -232,7 +232,7 @@ def test_pvc_volume_read_only_except_for_the_sqlite_writer() -> None:
 
 def test_unsupported_storage_scheme() -> None:
     with pytest.raises(InvalidSpecError, match=r"^spec\.model\.storageUri"):
-        model_storage("s3://bucket/model")
+        model_storage("gs://bucket/model")
 
 
 def test_every_explainer_param_has_a_server_spelling() -> None:

@@ -119,6 +119,21 @@ def test_a_serving_container_that_stops_at_start_is_named_with_its_message() -> 
     assert c.inference_service_readiness(live)[0] == "True"
 
 
+def test_the_servers_start_up_problems_name_the_spec_fields_to_fix() -> None:
+    live = inference_service(ready="False", message="MinimumReplicasUnavailable")
+    # What `explainops-server serve` writes to the termination log (one problem per line).
+    message = ("explainer: TreeShap needs a tree ensemble; this model is Pipeline(StandardScaler, LogisticRegression)\n"
+               "class_names: ['low', 'high'] do not match the estimator's classes ['0', '1', '2']")
+    live["status"]["modelStatus"] = {"lastFailureInfo": {"exitCode": 3, "message": message}}
+    status, reason, text = c.inference_service_readiness(live)
+    assert (status, reason) == ("False", Reason.MODEL_LOAD_FAILED)
+    assert text.endswith(
+        "spec.explainer.type: TreeShap needs a tree ensemble; this model is Pipeline(StandardScaler, "
+        "LogisticRegression); spec.model: class_names: ['low', 'high'] do not match the estimator's classes "
+        "['0', '1', '2']"
+    )
+
+
 def test_the_serving_containers_own_termination_message_is_found_in_its_pods() -> None:
     crashed = {"status": {"containerStatuses": [
         {"name": "explainer", "state": {"running": {}}},

@@ -23,6 +23,12 @@ CASES = [
     ("metric-not-a-number", GateSpec(metric="holdoutAccuracy", min_improvement=0.0), {"holdoutAccuracy": "0.99"}, {"holdoutAccuracy": 0.5}, False, gate.METRIC_UNAVAILABLE),
     ("metric-nan", GateSpec(metric="holdoutAccuracy", min_improvement=0.0), {"holdoutAccuracy": float("nan")}, {"holdoutAccuracy": 0.5}, False, gate.METRIC_UNAVAILABLE),
     ("metric-bool", GateSpec(metric="holdoutAccuracy", min_improvement=0.0), {"holdoutAccuracy": True}, {"holdoutAccuracy": 0.5}, False, gate.METRIC_UNAVAILABLE),
+    # regression errors: lower is better
+    ("lower-mae-passes", GateSpec(metric="holdoutMAE", min_improvement=0.5), {"holdoutMAE": 1.0}, {"holdoutMAE": 1.5}, True, gate.GATE_PASSED),
+    ("higher-mae-fails", GateSpec(metric="holdoutMAE", min_improvement=0.0), {"holdoutMAE": 1.6}, {"holdoutMAE": 1.5}, False, gate.GATE_FAILED),
+    ("rmse-improvement-too-small", GateSpec(metric="feedbackRMSE", min_improvement=0.5), {"feedbackRMSE": 2.9}, {"feedbackRMSE": 3.0}, False, gate.GATE_FAILED),
+    ("equal-rmse-passes-zero", GateSpec(metric="holdoutRMSE", min_improvement=0.0), {"holdoutRMSE": 2.0}, {"holdoutRMSE": 2.0}, True, gate.GATE_PASSED),
+    ("feedback-mae-missing", GateSpec(metric="feedbackMAE", min_improvement=0.0), {"feedbackMAE": None}, {"feedbackMAE": 1.0}, False, gate.METRIC_UNAVAILABLE),
 ]
 # fmt: on
 

@@ -34,6 +34,8 @@ def spec(
     max_error_rate: float = 0.2,
     min_rating: float | None = None,
     max_drift: float | None = None,
+    max_mae: float | None = None,
+    max_rmse: float | None = None,
     cooldown: float = 300,
     pinned: bool = False,
 ) -> RetrainingPolicy:
@@ -44,6 +46,8 @@ def spec(
             max_error_rate=max_error_rate,
             min_explanation_rating=min_rating,
             max_input_drift=max_drift,
+            max_mae=max_mae,
+            max_rmse=max_rmse,
         ),
         cooldown_seconds=cooldown,
         pinned=pinned,
@@ -56,8 +60,10 @@ def figures(
     rating: float | None = None,
     version: str = SERVED,
     drift: float | None = None,
+    mae: float | None = None,
+    rmse: float | None = None,
 ) -> FeedbackFigures:
-    return FeedbackFigures(version, labelled, error_rate, rating, drift)
+    return FeedbackFigures(version, labelled, error_rate, rating, drift, mae, rmse)
 
 
 IDLE = RetrainingState()
@@ -98,6 +104,14 @@ CASES = [
     ("input-drift-never-two-runs", spec(max_drift=0.0), RetrainingState(active_job="j"), figures(drift=1.0), False, policy.RUN_ACTIVE),
     ("error-rate-wins-over-rating", spec(min_rating=3.0), IDLE, figures(error_rate=0.5, rating=1.0), True, policy.ERROR_RATE_ABOVE_THRESHOLD),
     ("within-thresholds", spec(), IDLE, figures(error_rate=0.05), False, policy.WITHIN_THRESHOLDS),
+    # regression: no error rate, MAE and RMSE instead
+    ("mae-above", spec(max_mae=2.0), IDLE, figures(error_rate=None, mae=2.5, rmse=3.0), True, policy.MAE_ABOVE_THRESHOLD),
+    ("mae-equal-is-within", spec(max_mae=2.0), IDLE, figures(error_rate=None, mae=2.0, rmse=9.0), False, policy.WITHIN_THRESHOLDS),
+    ("rmse-above", spec(max_mae=2.0, max_rmse=3.0), IDLE, figures(error_rate=None, mae=1.0, rmse=3.5), True, policy.RMSE_ABOVE_THRESHOLD),
+    ("mae-wins-over-rmse", spec(max_mae=2.0, max_rmse=3.0), IDLE, figures(error_rate=None, mae=2.5, rmse=3.5), True, policy.MAE_ABOVE_THRESHOLD),
+    ("error-thresholds-unset", spec(), IDLE, figures(error_rate=None, mae=100.0, rmse=100.0), False, policy.WITHIN_THRESHOLDS),
+    ("mae-null", spec(max_mae=2.0), IDLE, figures(error_rate=None, mae=None), False, policy.WITHIN_THRESHOLDS),
+    ("regression-needs-min-labelled", spec(max_mae=0.1), IDLE, figures(labelled=5, error_rate=None, mae=9.0), False, policy.INSUFFICIENT_FEEDBACK),
 ]
 # fmt: on
 

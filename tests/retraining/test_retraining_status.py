@@ -240,3 +240,16 @@ def test_stats_are_read_for_the_served_version():
         "errorRate": 0.0,
         "meanExplanationRating": 4.5,
     }
+
+
+def test_a_promoted_regressor_records_its_errors_in_history():
+    result = {"status": "succeeded", "version": "v2", "parent_version": "v1",
+              "candidate": {"holdoutMAE": 1.5, "holdoutRMSE": 2.0, "holdoutAccuracy": None},
+              "champion": {"holdoutMAE": 2.5, "holdoutRMSE": 3.0}}  # fmt: skip
+    gate = {"metric": "holdoutMAE", "minImprovement": 0.5}
+    outcome = rs.finish(RUNNING, spec(gate=gate), finished(json.dumps(result)), generation=1, now=NOW)
+    assert (outcome.outcome, outcome.reason) == ("Promoted", rs.PROMOTED)  # MAE 1.5 vs 2.5: lower by 1.0
+    (entry,) = outcome.patch["history"]
+    assert (entry["holdoutMAE"], entry["holdoutRMSE"], entry["holdoutAccuracy"]) == (1.5, 2.0, None)
+    assert outcome.patch["retraining"]["lastResult"]["metrics"]["championHoldoutMAE"] == 2.5
+

@@ -243,7 +243,7 @@ def test_feedback_rows_that_do_not_fit_are_dropped():
         ("d", "v1", [float("nan"), 2.0], 0, 0.0),
         ("a", "v2", [3.0, 4.0], 0, 1.0),  # the later label of the same prediction wins
     ]
-    data, dropped = feedback_dataset(rows, n_features=2, n_classes=2)
+    data, dropped = feedback_dataset(rows, 2, n_classes=2)
     assert dropped == 3
     assert data.features.tolist() == [[3.0, 4.0]] and data.target.tolist() == [0]
 

@@ -73,11 +73,32 @@ CASES = [
         ["inputs[0].data", "str"],
     ),
     (
-        "v2 BYTES tensor",
+        "v2 BYTES tensor of one dimension",
         INFER,
         json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}),
         422,
-        ["numeric"],
+        ["BYTES", "[rows, columns]"],
+    ),
+    (
+        "v2 BYTES text in a numeric column",
+        INFER,
+        json.dumps({"inputs": [{"name": "x", "shape": [1, 30], "datatype": "BYTES", "data": ["a"] * 30}]}),
+        422,
+        ["inputs[0][0][0]", "expected a number", "'a'"],
+    ),
+    (
+        "v2 column tensors with an unknown column",
+        INFER,
+        json.dumps(
+            {
+                "inputs": [
+                    {"name": "x", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                    {"name": "y", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                ]
+            }
+        ),
+        422,
+        ["unknown column tensor", "'x'"],
     ),
     (
         "v2 shape mismatch",
@@ -93,7 +114,7 @@ CASES = [
         422,
         ["non-empty"],
     ),
-    ("v2 no inputs", INFER, json.dumps({"inputs": []}), 422, ["exactly one input"]),
+    ("v2 no inputs", INFER, json.dumps({"inputs": []}), 422, ["at least one input tensor"]),
     (
         "v2 missing data",
         INFER,

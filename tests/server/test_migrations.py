@@ -55,7 +55,9 @@ INSERT_FEEDBACK = (
     " explanation_rating, comment, source, created_at) VALUES ({})".format(", ".join(["{p}"] * 11))
 )
 DUMP = {
-    "predictions": "SELECT * FROM predictions ORDER BY prediction_id",
+    # The columns the legacy schema had (later migrations add their own, NULL on these rows).
+    "predictions": "SELECT prediction_id, model_name, model_version, inputs, probabilities, predicted_label,"
+    " request_id, explainer, explanation, created_at FROM predictions ORDER BY prediction_id",
     "feedback": "SELECT seq, feedback_id, prediction_id, model_name, model_version, label, correct,"
     " explanation_rating, comment, source, created_at FROM feedback ORDER BY seq",
 }

@@ -1,4 +1,4 @@
-"""`explainops-server serve ...`, `explainops-server train ...` and `explainops-server audit export ...`.
+"""`explainops-server serve|package|validate|train|audit export ...`.
 
 Every `serve` flag is generated from `ServerSettings`, so flags and `EXPLAINOPS_*` variables never
 drift apart. Flags win over the environment.
@@ -10,18 +10,25 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from explainops_server.errors import ConfigurationError, ExplainOpsError
+from explainops_server.explainers.compat import DISPLAY_NAMES
 from explainops_server.settings import ServerSettings
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3
+# Kubernetes mounts this file into every container and reports its content as the termination message
+# (KServe copies it into the InferenceService's status.modelStatus.lastFailureInfo).
+KUBERNETES_TERMINATION_LOG = Path("/dev/termination-log")
+TERMINATION_MESSAGE_BYTES = 4096
 
 
 def _flag_kwargs(annotation: Any) -> dict[str, Any]:
@@ -63,6 +70,31 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model-name", default=None, help="Only this model (default: every model).")
     export.add_argument("--since", default=None, help="Unix seconds or ISO 8601 time; inclusive.")
     export.add_argument("--until", default=None, help="Unix seconds or ISO 8601 time; exclusive.")
+    package = sub.add_parser("package", help="Package a fitted estimator as a validated artifact version.")
+    package.add_argument("--model", required=True, help="Fitted estimator: FILE.skops, or FILE.joblib with --trust-pickle")
+    package.add_argument("--train", required=True, help="Training CSV (path, file:// or s3://): features + target")
+    package.add_argument("--target", required=True, help="Target column of the training CSV")
+    package.add_argument("--out", required=True, help="Model root (directory or s3://bucket/prefix)")
+    package.add_argument("--version", default="v1", help="Version directory to write under the root")
+    package.add_argument("--task", choices=["classification", "regression"], help="Default: from the estimator")
+    package.add_argument("--background-size", type=int, default=100, help="Explainer background rows")
+    package.add_argument("--holdout", help="CSV of rows the model was not fitted on: the retraining gate's holdout")
+    package.add_argument("--name", help="Model name (default: the root's last path segment)")
+    package.add_argument("--trust-pickle", action="store_true", help="Allow a joblib/pickle --model (runs code)")
+    package.add_argument(
+        "--trust-type", action="append", default=[], metavar="TYPE",
+        help="A skops type to trust beyond the built-in list, after reviewing it (repeatable)",
+    )  # fmt: skip
+    package.add_argument("--explainer", help="Explainer to validate with (default TreeShap for tree ensembles, else KernelShap)")
+    validate = sub.add_parser("validate", help="Check an artifact version: load, metadata, predict, one explanation.")
+    validate.add_argument("uri", help="Version directory: path, file:// or s3://bucket/prefix/version")
+    validate.add_argument("--explainer", default="kernel_shap", help="Explainer to check (TreeShap or tree_shap, ...)")
+    validate.add_argument("--explainer-params", default="{}", help="JSON object of explainer parameters")
+    validate.add_argument("--model-format", choices=["skops", "joblib"])
+    validate.add_argument("--trust-pickle", action="store_true")
+    validate.add_argument(
+        "--termination-log", help="Also write the problems here (default /dev/termination-log if writable)"
+    )
     document = sub.add_parser("openapi", help="Print the OpenAPI document of `serve` (no model is loaded).")
     document.add_argument("--auth-scope", choices=["feedback", "all"], default="feedback")
     return parser
@@ -82,6 +114,45 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def termination_log_path(given: Path | str | None) -> Path | None:
+    """The given file, else Kubernetes' /dev/termination-log when it exists and is writable, else none."""
+    if given:
+        return Path(given)
+    default = KUBERNETES_TERMINATION_LOG
+    return default if default.exists() and os.access(default, os.W_OK) else None
+
+
+def report_problems(
+    problems: list[str], given_log: Path | str | None, headline: str | None = None, code: int = EXIT_STARTUP
+) -> int:
+    """Each problem on its own line, on stderr and in the termination log; returns `code`."""
+    if headline and len(problems) == 1:
+        print(f"explainops-server: {headline}: {problems[0]}", file=sys.stderr)
+    else:
+        if headline:
+            print(f"explainops-server: {headline} ({len(problems)} problems):", file=sys.stderr)
+        for problem in problems:
+            print(f"explainops-server: {problem}", file=sys.stderr)
+    path = termination_log_path(given_log)
+    if path is not None:
+        message = "\n".join(problems).encode()[:TERMINATION_MESSAGE_BYTES].decode(errors="ignore")
+        try:
+            path.write_text(message)
+        except OSError as exc:
+            print(f"explainops-server: cannot write the termination log {path}: {exc}", file=sys.stderr)
+    return code
+
+
+def _lines(exc: ExplainOpsError) -> list[str]:
+    return [line for line in exc.detail.splitlines() if line]
+
+
+def explainer_config_name(value: str) -> str:
+    """`TreeShap` (spec.explainer.type) or `tree_shap` (server setting) -> `tree_shap`."""
+    by_display = {display.lower(): name for name, display in DISPLAY_NAMES.items()}
+    return by_display.get(value.lower(), value)
+
+
 def serve(settings: ServerSettings) -> int:
     # kserve parses sys.argv when first imported; keep our flags away from its parser.
     sys.argv = sys.argv[:1]
@@ -98,10 +169,10 @@ def serve(settings: ServerSettings) -> int:
         dataplane.load()
     except ConfigurationError as exc:  # e.g. the alibi backend asked of an image without alibi
         dataplane.close()
-        return _fail(f"invalid settings: {exc.detail}", EXIT_CONFIG)
+        return report_problems(_lines(exc), settings.termination_log, "invalid settings", EXIT_CONFIG)
     except ExplainOpsError as exc:
         dataplane.close()
-        return _fail(f"cannot start: {exc.detail}", EXIT_STARTUP)
+        return report_problems(_lines(exc), settings.termination_log, "cannot start")
     app = create_app(settings, dataplane)
     print(
         f"explainops-server: serving {settings.model_name} {dataplane.model.version} as {settings.role} "
@@ -157,6 +228,43 @@ def audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def validate(args: argparse.Namespace) -> int:
+    from explainops_server.service.validation import validate_artifact
+
+    try:
+        params = json.loads(args.explainer_params or "{}")
+    except json.JSONDecodeError as exc:
+        return _fail(f"--explainer-params is not JSON: {exc}", EXIT_CONFIG)
+    explainer = explainer_config_name(args.explainer)
+    if explainer not in DISPLAY_NAMES:
+        known = ", ".join(DISPLAY_NAMES.values())
+        return _fail(f"--explainer: unknown {args.explainer!r}; known: {known}", EXIT_CONFIG)
+    report = validate_artifact(
+        args.uri, explainer=explainer, explainer_params=params, model_format=args.model_format,
+        trust_pickle=args.trust_pickle,
+    )  # fmt: skip
+    if not report.ok:
+        return report_problems(report.problems, args.termination_log)
+    print(f"ok: {args.uri}: {json.dumps(report.summary, sort_keys=True)}")
+    return 0
+
+
+def package(args: argparse.Namespace) -> int:
+    from explainops_server.service.packaging import package_file
+
+    try:
+        packaged = package_file(
+            args.model, args.train, args.target, args.out, trust_pickle=args.trust_pickle,
+            holdout_csv=args.holdout, version=args.version, name=args.name, task=args.task,
+            background_size=args.background_size, trusted_types=args.trust_type,
+            explainer=explainer_config_name(args.explainer) if args.explainer else None,
+        )  # fmt: skip
+    except ExplainOpsError as exc:
+        return report_problems(_lines(exc), None)
+    print(f"wrote {packaged.uri}: {json.dumps(packaged.report.summary, sort_keys=True)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
@@ -166,6 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return audit_export(args)
     if args.command == "openapi":
         return openapi(args.auth_scope)
+    if args.command == "validate":
+        return validate(args)
+    if args.command == "package":
+        return package(args)
     try:
         settings = settings_from_args(args)
     except ValidationError as exc:

@@ -27,7 +27,10 @@ class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXPLAINOPS_", extra="ignore", protected_namespaces=())
 
     model_name: str = Field(description="Name the model is served under (route segment).")
-    model_uri: str = Field(description="Version directory of the artifact: a plain path or file:// URI.")
+    model_uri: str = Field(
+        description="Version directory of the artifact: a plain path, file:// or s3://bucket/prefix/version "
+        "(downloaded at start; credentials from AWS_* variables, KServe-style)."
+    )
     model_format: Literal["skops", "joblib"] | None = Field(
         default=None, description="Artifact format; default: the `format` field of metadata.json."
     )
@@ -64,7 +67,7 @@ class ServerSettings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535, description="HTTP port (0 picks a free one).")
     feedback_store: str | None = Field(
         default=None,
-        description="sqlite:///abs/path.db or postgresql://... ; default sqlite under the data dir.",
+        description="sqlite:///abs/path.db, sqlite:relative/path.db or postgresql://... ; default sqlite under the data dir.",
     )
     data_dir: Path = Field(
         default_factory=default_data_dir, description="Where the default SQLite store lives."
@@ -94,6 +97,11 @@ class ServerSettings(BaseSettings):
         description="Predictions that may wait to be recorded; beyond that predict answers 503 (push back).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+    termination_log: Path | None = Field(
+        default=None,
+        description="Where start-up problems are written for Kubernetes to report "
+        "(default /dev/termination-log when it exists and is writable).",
+    )
     monitor_interval: float = Field(
         default=30.0, ge=0, le=86_400, description="Seconds between drift computations (0 turns monitoring off)."
     )
@@ -155,6 +163,10 @@ class ServerSettings(BaseSettings):
         if self.auth_token is None and self.auth_token_file is not None:
             self.auth_token = self.auth_token_file.read_text().strip() or None
         return self
+
+    def model_download_dir(self) -> Path:
+        """Where an s3:// model version is downloaded before loading."""
+        return self.data_dir / "models" / self.model_name
 
     def feedback_dsn(self) -> str:
         if self.feedback_store:

@@ -26,6 +26,7 @@ from explainops_operator.kserve_rules import (
     rendered_resources,
     request_timeout_seconds,
 )
+from explainops_operator.object_storage import s3_env
 from explainops_operator.spec import ExplainableModelSpec, ExplainerSpec, parse_quantity
 
 IS_GROUP = "serving.kserve.io"
@@ -132,8 +133,11 @@ def model_storage(storage_uri: str, *, read_only: bool = False) -> ModelStorage:
 
     `file:///abs/path` is used as is. `pvc://claim/sub/path` mounts the claim at /mnt/models;
     `read_only` marks the claim itself read-only (what Knative admits without the write flag).
+    `s3://bucket/prefix` stays a URI: the server downloads its version at start, the trainer writes back.
     """
     uri = storage_uri.rstrip("/") if storage_uri not in ("file:///",) else storage_uri
+    if uri.startswith("s3://"):
+        return ModelStorage(root=uri)
     if uri.startswith("file://"):
         return ModelStorage(root=uri[len("file://") :] or "/")
     if uri.startswith("pvc://"):
@@ -146,7 +150,9 @@ def model_storage(storage_uri: str, *, read_only: bool = False) -> ModelStorage:
             source["readOnly"] = True
         volume = {"name": MODEL_VOLUME, "persistentVolumeClaim": source}
         return ModelStorage(root=root, volume=volume, mount_path=PVC_MOUNT_PATH)
-    raise InvalidSpecError("spec.model.storageUri", f"unsupported scheme in {storage_uri!r} (file:// or pvc://)")
+    raise InvalidSpecError(
+        "spec.model.storageUri", f"unsupported scheme in {storage_uri!r} (file://, pvc:// or s3://)"
+    )
 
 
 def model_version_path(storage_uri: str, version: str) -> str:
@@ -156,6 +162,8 @@ def model_version_path(storage_uri: str, version: str) -> str:
 
 def sqlite_feedback_dsn(storage_uri: str) -> str:
     """The SQLite feedback store sits in the model root so the retraining Job reads the same file."""
+    if storage_uri.startswith("s3://"):
+        raise InvalidSpecError("spec.feedback.store", "must be postgres when spec.model.storageUri is s3://")
     return f"sqlite:///{model_storage(storage_uri).root.rstrip('/')}/{SQLITE_FILE}"
 
 
@@ -357,7 +365,7 @@ def render_inference_service(
     labels = {**model_labels(owner.name), LABEL_MODEL_VERSION: version}
     mode = spec.serving.deployment_mode  # None: KServe's configured default
 
-    serving_env = _common_env() + feedback_store_env(spec)
+    serving_env = _common_env() + s3_env(spec) + feedback_store_env(spec)
     if spec.serving.auth_token_secret_ref is not None:
         ref = spec.serving.auth_token_secret_ref
         serving_env.append(_secret_env("EXPLAINOPS_AUTH_TOKEN", ref.name, ref.key))
@@ -395,7 +403,7 @@ def render_inference_service(
                 "imagePullPolicy": pull_policy,
                 "command": [SERVER_COMMAND],
                 "args": explainer_args(owner.name, spec, version),
-                "env": _common_env(),
+                "env": _common_env() + s3_env(spec),
                 "resources": rendered_resources(spec.explainer.resources),
                 "securityContext": container_security_context(),
                 "volumeMounts": _mounts(storage, writable_model_root=False),

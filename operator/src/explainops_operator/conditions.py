@@ -141,7 +141,30 @@ def _failure_text(message: Any, exit_code: Any) -> str | None:
         return None
     if len(text) > MAX_FAILURE_MESSAGE:
         text = "..." + text[-MAX_FAILURE_MESSAGE:]
-    return f"the serving container stopped at start (exit code {exit_code}): {text}"
+    return f"the serving container stopped at start (exit code {exit_code}): {_spec_fields(text)}"
+
+
+# The server's start-up problems start with the field at fault; the user fixes them in these spec fields
+# (the artifact's own fields live in the version that spec.model names).
+SERVER_FIELDS = {"explainer": "spec.explainer.type"}
+ARTIFACT_FIELDS = ("model", "task", "class_names", "feature_names", "categories", "trusted_types", "metadata.json")
+
+
+def _spec_fields(message: str) -> str:
+    """`explainer: TreeShap needs ...` -> `spec.explainer.type: TreeShap needs ...`; an artifact field
+    (`class_names: ...`) -> `spec.model: class_names: ...`; any other line as it is."""
+    lines = []
+    for line in message.splitlines():
+        text = line.strip()
+        problem = text.removeprefix("explainops-server: ").removeprefix("cannot start: ")
+        field, colon, rest = problem.partition(": ")
+        if colon and field in SERVER_FIELDS:
+            text = f"{SERVER_FIELDS[field]}: {rest}"
+        elif colon and field.split("[")[0] in ARTIFACT_FIELDS:
+            text = f"spec.model: {problem}"
+        if text:
+            lines.append(text)
+    return "; ".join(lines)
 
 
 def _load_failure(is_status: Mapping[str, Any]) -> str | None:

@@ -1,7 +1,8 @@
 """Quality gate: a candidate is promoted only if it beats the champion per spec.retraining.gate. Pure.
 
 Semantics: with `metric` M and `minImprovement` d, the candidate passes iff both trainer-reported
-values of M are present and finite and candidate[M] - champion[M] >= d. Both models are evaluated by
+values of M are present and finite and candidate[M] - champion[M] >= d. For the error metrics of
+regressors (MAE, RMSE) lower is better: the improvement is champion[M] - candidate[M]. Both models are evaluated by
 the same trainer run on the same rows, none of which the champion trained on (the base holdout recorded
 with the artifact, which no version trains on, and feedback labelled on the champion's own predictions;
 see operator/RETRAINING.md), so the difference compares like with like. A missing or malformed value
@@ -14,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from explainops_operator.spec import GATE_METRICS, GateSpec
+from explainops_operator.spec import ERROR_GATE_METRICS, GATE_METRICS, GateSpec
 
 __all__ = ["GATE_METRICS", "GateResult", "GateSpec", "evaluate"]
 
@@ -42,7 +43,7 @@ def evaluate(gate: GateSpec, candidate: dict[str, Any], champion: dict[str, Any]
         return GateResult(
             False, METRIC_UNAVAILABLE, f"{gate.metric} of the {missing} is missing", cand, champ
         )
-    improvement = cand - champ
+    improvement = champ - cand if gate.metric in ERROR_GATE_METRICS else cand - champ
     comparison = (
         f"{gate.metric}: candidate {cand:.4f} vs champion {champ:.4f} "
         f"(improvement {improvement:+.4f}, required {gate.min_improvement:+.4f})"

@@ -28,6 +28,7 @@ from explainops_operator.builders import (
     sqlite_feedback_dsn,
 )
 from explainops_operator.errors import InvalidSpecError
+from explainops_operator.object_storage import s3_env
 from explainops_operator.policy import next_candidate_version
 from explainops_operator.spec import ExplainableModelSpec
 
@@ -94,7 +95,10 @@ class TrainingData:
 
 
 def training_data(uri: str, model_claim: str | None) -> TrainingData:
-    """`file:///p` -> /p; `pvc://claim/p` -> under the model-root mount (same claim) or its own read-only mount."""
+    """`file:///p` -> /p; `pvc://claim/p` -> under the model-root mount (same claim) or its own read-only mount;
+    `s3://` as is (the trainer downloads it with the settings of spec.model.s3)."""
+    if uri.startswith("s3://"):
+        return TrainingData(uri)
     if uri.startswith("file://"):
         return TrainingData(unquote(uri[len("file://") :]))
     if uri.startswith("pvc://"):
@@ -110,7 +114,7 @@ def training_data(uri: str, model_claim: str | None) -> TrainingData:
             {"name": TRAINING_DATA_VOLUME, "mountPath": TRAINING_DATA_MOUNT_PATH, "readOnly": True},
         )
     raise InvalidSpecError(
-        "spec.retraining.trainingDataUri", f"unsupported scheme in {uri!r} (file:// or pvc://)"
+        "spec.retraining.trainingDataUri", f"unsupported scheme in {uri!r} (file://, pvc:// or s3://)"
     )
 
 
@@ -182,7 +186,7 @@ def build_retraining_job(run: TrainingRun) -> dict[str, Any]:
         "command": [SERVER_COMMAND],
         "args": trainer_args(run, storage.root, data.path if data else None),
         # The PostgreSQL DSN may hold a password: from the Secret into the environment, never argv.
-        "env": [{"name": "HOME", "value": "/tmp"}, *feedback_store_env(spec)],
+        "env": [{"name": "HOME", "value": "/tmp"}, *s3_env(spec), *feedback_store_env(spec)],
         "resources": spec.retraining.resources.as_dict(),
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",

@@ -13,8 +13,10 @@ takes effect); status.retraining.notBefore only carries it for display unless ru
 7. input drift above maxInputDrift            -> retrain (InputDriftAboveThreshold)   needs no labels
 8. fewer labels than minLabelled              -> hold  (InsufficientFeedback)
 9. error rate above maxErrorRate              -> retrain (ErrorRateAboveThreshold)
-10. mean rating below minExplanationRating    -> retrain (ExplanationRatingBelowThreshold)
-11. otherwise                                 -> hold  (WithinThresholds)
+10. MAE above maxMAE (regression)              -> retrain (MAEAboveThreshold)
+11. RMSE above maxRMSE (regression)           -> retrain (RMSEAboveThreshold)
+12. mean rating below minExplanationRating    -> retrain (ExplanationRatingBelowThreshold)
+13. otherwise                                 -> hold  (WithinThresholds)
 """
 
 from __future__ import annotations
@@ -36,10 +38,18 @@ INSUFFICIENT_FEEDBACK = "InsufficientFeedback"
 ERROR_RATE_ABOVE_THRESHOLD = "ErrorRateAboveThreshold"
 EXPLANATION_RATING_BELOW_THRESHOLD = "ExplanationRatingBelowThreshold"
 INPUT_DRIFT_ABOVE_THRESHOLD = "InputDriftAboveThreshold"
+MAE_ABOVE_THRESHOLD = "MAEAboveThreshold"
+RMSE_ABOVE_THRESHOLD = "RMSEAboveThreshold"
 WITHIN_THRESHOLDS = "WithinThresholds"
 
 TRIGGER_REASONS = frozenset(
-    {ERROR_RATE_ABOVE_THRESHOLD, EXPLANATION_RATING_BELOW_THRESHOLD, INPUT_DRIFT_ABOVE_THRESHOLD}
+    {
+        ERROR_RATE_ABOVE_THRESHOLD,
+        EXPLANATION_RATING_BELOW_THRESHOLD,
+        INPUT_DRIFT_ABOVE_THRESHOLD,
+        MAE_ABOVE_THRESHOLD,
+        RMSE_ABOVE_THRESHOLD,
+    }
 )
 
 # Failure backoff doubles per consecutive failure up to this many seconds.
@@ -74,6 +84,8 @@ class FeedbackFigures:
     error_rate: float | None
     mean_explanation_rating: float | None
     input_drift: float | None = None  # share of drifted features in the server's last window
+    mae: float | None = None  # regression models: errors over the window, in the target's units
+    rmse: float | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,14 @@ def decide(
             f"error rate {figures.error_rate:.3f} > maxErrorRate {thresholds.max_error_rate:.3f} "
             f"over {figures.labelled_count} labelled",
         )
+    for value, limit, reason, label in (
+        (figures.mae, thresholds.max_mae, MAE_ABOVE_THRESHOLD, "MAE"),
+        (figures.rmse, thresholds.max_rmse, RMSE_ABOVE_THRESHOLD, "RMSE"),
+    ):
+        if value is not None and limit is not None and value > limit:
+            return Decision(
+                True, reason, f"{label} {value:.4g} > max{label} {limit:.4g} over {figures.labelled_count} labelled"
+            )
     rating = figures.mean_explanation_rating
     if (
         thresholds.min_explanation_rating is not None

@@ -224,6 +224,9 @@ def finish(
             "holdoutAccuracy": _number(candidate.get("holdoutAccuracy")),
             "feedbackAccuracy": _number(candidate.get("feedbackAccuracy")),
         }
+        for error in ("holdoutMAE", "holdoutRMSE"):  # regressors only: a classifier's entry is unchanged
+            if _number(candidate.get(error)) is not None:
+                entry[error] = _number(candidate.get(error))
         patch["modelVersion"] = finished.candidate_version
         patch["history"] = [*list(status.get("history") or []), entry][-MAX_HISTORY:]
     return Outcome(outcome, reason, message, patch)

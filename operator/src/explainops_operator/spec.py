@@ -46,11 +46,15 @@ __all__ = [
 # --------------------------------------------------------------------------- value types
 
 VERSION_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
-STORAGE_URI_PATTERN = r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/|$))[^\s]*$"
-DATA_URI_PATTERN = r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/)[^\s]*$"
+# s3://<bucket>/...: a bucket name per S3's naming rules (3-63 lowercase letters, digits, '.', '-').
+STORAGE_URI_PATTERN = (
+    r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/|$)|s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9](/|$))[^\s]*$"
+)
+DATA_URI_PATTERN = r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/|s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/)[^\s]*$"
 QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_NAME_LENGTH = 45
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 ModelVersion = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
 StorageUri = Annotated[str, StringConstraints(min_length=8, max_length=1024, pattern=STORAGE_URI_PATTERN)]
@@ -63,7 +67,9 @@ ExplainerType = Literal["AnchorTabular", "KernelShap", "TreeShap", "ALE"]
 ExplainerBackend = Literal["explainops", "alibi"]
 ModelFormat = Literal["skops", "joblib"]
 FeedbackStore = Literal["sqlite", "postgres"]
-GateMetric = Literal["holdoutAccuracy", "feedbackAccuracy"]
+# Accuracies for classifiers (higher is better); errors for regressors (lower is better).
+GateMetric = Literal["holdoutAccuracy", "feedbackAccuracy", "holdoutMAE", "holdoutRMSE", "feedbackMAE", "feedbackRMSE"]
+ERROR_GATE_METRICS: tuple[str, ...] = ("holdoutMAE", "holdoutRMSE", "feedbackMAE", "feedbackRMSE")
 DeploymentMode = Literal["Knative", "Standard"]
 
 EXPLAINER_TYPES: tuple[str, ...] = get_args(ExplainerType)
@@ -108,8 +114,22 @@ class _Model(BaseModel):
 
 
 class SecretKeyRef(_Model):
-    name: Annotated[str, StringConstraints(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+    name: Annotated[str, StringConstraints(max_length=253, pattern=SECRET_NAME_PATTERN)]
     key: Annotated[str, StringConstraints(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
+class S3Storage(_Model):
+    """spec.model.s3: how serving pods and the trainer reach s3:// storage (KServe's S3 conventions)."""
+
+    secret_name: Annotated[str, StringConstraints(max_length=253, pattern=SECRET_NAME_PATTERN)] | None = None
+    endpoint: Annotated[str, StringConstraints(max_length=512, pattern=r"^[^\s]+$")] | None = None
+    region: Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z0-9-]+$")] | None = None
+    use_https: bool = True
+    verify_ssl: bool = Field(default=True, alias="verifySSL")
+
+
+def is_s3(uri: str | None) -> bool:
+    return uri is not None and uri.startswith("s3://")
 
 
 class ModelSpec(_Model):
@@ -118,6 +138,7 @@ class ModelSpec(_Model):
     pinned_version: ModelVersion | None = None
     format: ModelFormat = "skops"
     trust_pickle: bool = False
+    s3: S3Storage | None = None
 
     @model_validator(mode="after")
     def _pickle_is_trusted(self) -> ModelSpec:
@@ -242,6 +263,9 @@ class FeedbackThresholds(_Model):
     min_explanation_rating: Annotated[float, Field(ge=1, le=5)] | None = None
     # Share of drifted features; unset = input drift never triggers.
     max_input_drift: Annotated[float, Field(ge=0, le=1)] | None = None
+    # Regression models, in the target's units; unset = ignored.
+    max_mae: Annotated[float, Field(ge=0, le=1e12)] | None = Field(default=None, alias="maxMAE")
+    max_rmse: Annotated[float, Field(ge=0, le=1e12)] | None = Field(default=None, alias="maxRMSE")
 
 
 # spec.feedback.retention: a whole number of hours or days.
@@ -310,6 +334,15 @@ class ExplainableModelSpec(_Model):
     def _one_sqlite_writer(self) -> ExplainableModelSpec:
         if self.feedback.store == "sqlite" and max(self.serving.replicas, self.serving.max_replicas or 0) > 1:
             raise SpecFieldError("feedback.store", "must be postgres when more than one replica may run")
+        if self.feedback.store == "sqlite" and is_s3(self.model.storage_uri):
+            raise SpecFieldError(
+                "feedback.store", "must be postgres when spec.model.storageUri is s3:// (SQLite lives in the model root)"
+            )
+        uses_s3 = is_s3(self.model.storage_uri) or is_s3(self.retraining.training_data_uri)
+        if self.model.s3 is not None and not uses_s3:
+            raise SpecFieldError(
+                "model.s3", "is only used when spec.model.storageUri or spec.retraining.trainingDataUri is s3://"
+            )
         return self
 
 

@@ -66,6 +66,8 @@ def figures_for(stats: dict[str, Any], version: str) -> FeedbackFigures | None:
         error_rate=_float(entry.get("error_rate")),
         mean_explanation_rating=_float(entry.get("mean_explanation_rating")),
         input_drift=_float(entry.get("input_drift")),
+        mae=_float(entry.get("mae")),
+        rmse=_float(entry.get("rmse")),
     )
 
 
@@ -74,13 +76,19 @@ def feedback_status(stats: dict[str, Any], version: str) -> dict[str, Any] | Non
     entry = version_entry(stats, version)
     if entry is None:
         return None
-    return {
+    figures = {
         "labelledCount": _int(entry.get("labelled_count")),
         "windowCount": _int(entry.get("window_count")),
         "accuracy": _float(entry.get("accuracy")),
         "errorRate": _float(entry.get("error_rate")),
         "meanExplanationRating": _float(entry.get("mean_explanation_rating")),
     }
+    # Regression only: absent (not null) for classifiers, so their status stays as it was.
+    for field in ("mae", "rmse"):
+        value = _float(entry.get(field))
+        if value is not None:
+            figures[field] = value
+    return figures
 
 
 def _int(value: Any) -> int:

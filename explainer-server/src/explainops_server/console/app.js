@@ -15,11 +15,11 @@
 /** @typedef {Schemas["FeedbackIn"]} FeedbackIn */
 /** @typedef {Schemas["ModelList"]} ModelList */
 /** @typedef {Schemas["ErrorBody"]} ErrorBody */
-/** @typedef {{feature: string, value: number | undefined, weight: number}} Bar */
+/** @typedef {{feature: string, value: number | string | undefined, weight: number}} Bar */
 /**
  * A recorded prediction as the page shows it.
- * @typedef {{raw: RecordedPrediction, id: string, time: number, version: string, inputs: number[],
- *   predicted: number, proba: number | null, feedback: Partial<RecordedFeedback> | null,
+ * @typedef {{raw: RecordedPrediction, id: string, time: number, version: string, inputs: (number | string)[],
+ *   predicted: number | null, proba: number | null, feedback: Partial<RecordedFeedback> | null,
  *   correct: boolean | null, explanation: AnyExplanation | null}} Row
  */
 
@@ -210,13 +210,13 @@ function normalise(record) {
 // ---------------------------------------------------------------- explanation pictures
 
 // Bars for a SHAP explanation: every feature of a full explanation, the top ones of a recorded summary.
-/** @param {AnyExplanation} explanation @param {number[]} inputs @returns {Bar[] | null} */
+/** @param {AnyExplanation} explanation @param {(number | string)[]} inputs @returns {Bar[] | null} */
 function attributions(explanation, inputs) {
   if (explanation.type === "anchor") return null;
   const names = state.featureNames;
   if ("shap_values" in explanation) {
     const perClass = explanation.shap_values;
-    const values = perClass[Math.min(explanation.predicted_class, perClass.length - 1)];
+    const values = perClass[Math.min(explanation.predicted_class ?? 0, perClass.length - 1)];
     return values.map((weight, i) => ({ feature: explanation.feature_names[i] ?? `feature ${i}`, value: inputs[i], weight }));
   }
   return explanation.top_features.map((item) => ({
@@ -240,7 +240,7 @@ function attributionChart(items) {
     const y = top0 + i * rowH;
     const w = Math.abs(item.weight) * scale;
     const x = item.weight >= 0 ? zeroX : zeroX - w;
-    const label = item.value === undefined ? item.feature : `${item.feature} = ${num(item.value)}`;
+    const label = item.value === undefined ? item.feature : `${item.feature} = ${typeof item.value === "number" ? num(item.value) : item.value}`;
     root.append(svg("text", { x: labelW - 6, y: y + 14, "text-anchor": "end" }, label));
     root.append(svg("rect", { x, y: y + 3, width: Math.max(w, 1), height: rowH - 6, rx: 2,
       fill: item.weight >= 0 ? "var(--pos)" : "var(--neg)" }));
@@ -259,7 +259,7 @@ function meter(label, value) {
     el("span", { text: pct(value) }));
 }
 
-/** @param {HTMLElement} container @param {AnyExplanation | null} explanation @param {number} predicted @param {number[]} inputs */
+/** @param {HTMLElement} container @param {AnyExplanation | null} explanation @param {number | null} predicted @param {(number | string)[]} inputs */
 function renderExplanation(container, explanation, predicted, inputs) {
   container.replaceChildren();
   if (!explanation) {
@@ -460,7 +460,7 @@ function renderDetail() {
   const inputs = $("detail-inputs");
   inputs.replaceChildren();
   p.inputs.forEach((v, i) => inputs.append(el("tr", {},
-    el("td", { text: state.featureNames[i] ?? `feature ${i}` }), el("td", { text: num(v, 4) }))));
+    el("td", { text: state.featureNames[i] ?? `feature ${i}` }), el("td", { text: typeof v === "number" ? num(v, 4) : v }))));
 }
 
 function resetFeedbackForm() {

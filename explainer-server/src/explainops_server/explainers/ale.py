@@ -62,11 +62,11 @@ class AleExplainer(AleKind):
 
     def curves(self, background: np.ndarray):
         grids, values, offsets = [], [], []
-        for j in range(background.shape[1]):
+        for j in self.numeric_features:
             edges = grid(background[:, j], self.config.min_bin_points)
-            curve, ale0 = ale_curve(self.model.predict_proba, background, j, edges)
+            curve, ale0 = ale_curve(self.model.predict_outputs, background, j, edges)
             grids.append(edges)
             values.append(curve)
             offsets.append(ale0)
-        constant = self.model.predict_proba(background).mean(axis=0)
+        constant = self.model.predict_outputs(background).mean(axis=0)
         return grids, values, offsets, constant

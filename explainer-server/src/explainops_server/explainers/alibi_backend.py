@@ -29,10 +29,11 @@ class AlibiAnchorTabular(AnchorKind):
     backend: ClassVar[str] = "alibi"
 
     def fit(self, background: np.ndarray) -> None:
-        predict_proba = self.model.predict_proba
+        predict_outputs = self.model.predict_outputs
         self._explainer = _alibi_explainers().AnchorTabular(
-            lambda x: np.argmax(predict_proba(x), axis=1),
+            lambda x: np.argmax(predict_outputs(x), axis=1),
             feature_names=list(self.model.feature_names),
+            categorical_names=dict(self.model.categorical_names),
             seed=self.config.seed,
         )
         self._explainer.fit(background, disc_perc=tuple(self.config.disc_perc))
@@ -62,7 +63,11 @@ class AlibiKernelShap(KernelShapKind):
     def fit(self, background: np.ndarray) -> None:
         c = self.config
         self._explainer = _alibi_explainers().KernelShap(
-            self.model.predict_proba, link=c.link, feature_names=list(self.model.feature_names), seed=c.seed
+            self.model.predict_outputs,
+            link=c.link,
+            feature_names=list(self.model.feature_names),
+            task="regression" if self.model.is_regression else "classification",
+            seed=c.seed,
         )
         rows = min(c.background_size, len(background))
         self._explainer.fit(background, summarise_background=rows < len(background), n_background_samples=rows)
@@ -85,7 +90,7 @@ class AlibiTreeShap(TreeShapKind):
             self.model.estimator,
             model_output=c.model_output,
             feature_names=list(self.model.feature_names),
-            task="classification",
+            task="regression" if self.model.is_regression else "classification",
         )
         if c.feature_perturbation == "interventional":
             self._explainer.fit(background[: min(c.background_size, len(background))])
@@ -104,17 +109,19 @@ class AlibiAle(AleKind):
 
     def curves(self, background: np.ndarray):
         explainer = _alibi_explainers().ALE(
-            self.model.predict_proba,
+            self.model.predict_outputs,
             feature_names=list(self.model.feature_names),
-            target_names=list(self.model.class_names),
+            target_names=list(self.model.output_names),
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # numpy percentile(interpolation=)
-            data = explainer.explain(background, min_bin_points=self.config.min_bin_points).data
+            data = explainer.explain(
+                background, features=self.numeric_features, min_bin_points=self.config.min_bin_points
+            ).data
         return (
             [np.asarray(v) for v in data["feature_values"]],
             [np.asarray(v) for v in data["ale_values"]],
             [np.asarray(v) for v in data["ale0"]],
             # alibi's constant_value is one number over all classes; the shared shape has one per class
-            self.model.predict_proba(background).mean(axis=0),
+            self.model.predict_outputs(background).mean(axis=0),
         )

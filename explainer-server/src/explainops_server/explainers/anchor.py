@@ -15,10 +15,10 @@ class AnchorTabularExplainer(AnchorKind):
 
     def fit(self, background: np.ndarray) -> None:
         self._background = background
-        self._discretiser = Discretiser.fit(background, self.config.disc_perc)
+        self._discretiser = Discretiser.fit(background, self.config.disc_perc, self.model.categorical_names)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        return np.argmax(self.model.predict_proba(x), axis=1)
+        return np.argmax(self.model.predict_outputs(x), axis=1)
 
     def search(self, row: np.ndarray) -> AnchorSearch:
         c = self.config
@@ -41,4 +41,8 @@ class AnchorTabularExplainer(AnchorKind):
         search = self.search(row)
         result = search.run()
         chosen = [search.predicates[p] for p in result.anchor]
-        return describe(chosen, self.model.feature_names), result.precision, result.coverage
+        return (
+            describe(chosen, self.model.feature_names, self.model.categorical_names),
+            result.precision,
+            result.coverage,
+        )

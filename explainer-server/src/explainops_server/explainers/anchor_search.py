@@ -18,7 +18,7 @@ the cost of an explanation is a few dozen vectorised predict calls rather than t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,44 +51,69 @@ def kl_bounds(mean: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 @dataclass
 class Discretiser:
-    """Cuts every feature at percentiles of the background."""
+    """Cuts every numeric feature at percentiles of the background; a categorical feature (its values are
+    category codes) is `None`: its one predicate is equality with x's category."""
 
-    cuts: list[np.ndarray]
+    cuts: list[np.ndarray | None]
 
     @classmethod
-    def fit(cls, background: np.ndarray, percentiles: tuple[int, ...]) -> Discretiser:
-        return cls([np.unique(np.percentile(background[:, j], percentiles)) for j in range(background.shape[1])])
+    def fit(
+        cls, background: np.ndarray, percentiles: tuple[int, ...], categorical: Collection[int] = ()
+    ) -> Discretiser:
+        return cls(
+            [
+                None if j in categorical else np.unique(np.percentile(background[:, j], percentiles))
+                for j in range(background.shape[1])
+            ]
+        )
 
     def predicates(self, x: np.ndarray) -> list[Predicate]:
-        """Every predicate that holds for x: (feature, is_upper_bound, cut value)."""
-        out = []
+        """Every predicate that holds for x: (feature, is_upper_bound or None for equality, value)."""
+        out: list[Predicate] = []
         for j, cuts in enumerate(self.cuts):
-            out.extend((j, bool(x[j] <= c), float(c)) for c in cuts)
+            if cuts is None:
+                out.append((j, None, float(x[j])))
+            else:
+                out.extend((j, bool(x[j] <= c), float(c)) for c in cuts)
         return out
 
 
-Predicate = tuple[int, bool, float]  # (feature, True: feature <= value / False: feature > value, value)
+# (feature, True: feature <= value / False: feature > value / None: feature == value, value)
+Predicate = tuple[int, bool | None, float]
 
 
 def holds(predicates: list[Predicate], rows: np.ndarray) -> np.ndarray:
     """[row, predicate]: whether each predicate holds on each row."""
     out = np.empty((len(rows), len(predicates)), dtype=bool)
     for i, (j, upper, value) in enumerate(predicates):
-        out[:, i] = rows[:, j] <= value if upper else rows[:, j] > value
+        if upper is None:
+            out[:, i] = rows[:, j] == value
+        else:
+            out[:, i] = rows[:, j] <= value if upper else rows[:, j] > value
     return out
 
 
-def describe(predicates: list[Predicate], names: list[str]) -> list[str]:
-    """The anchor as text, one condition per feature: 'a < f <= b', 'f <= b' or 'f > a'."""
+def describe(
+    predicates: list[Predicate], names: list[str], categories: Mapping[int, list[str]] | None = None
+) -> list[str]:
+    """The anchor as text, one condition per feature: 'a < f <= b', 'f <= b', 'f > a' or 'f = category'."""
     bounds: dict[int, list[float | None]] = {}
+    equal: dict[int, str] = {}
     for j, upper, value in predicates:
+        if upper is None:
+            known = (categories or {}).get(j)
+            equal[j] = known[int(value)] if known is not None else f"{value:.4g}"
+            continue
         low, high = bounds.setdefault(j, [None, None])
         if upper:
             bounds[j][1] = value if high is None else min(high, value)
         else:
             bounds[j][0] = value if low is None else max(low, value)
     text = []
-    for j in sorted(bounds):
+    for j in sorted({*bounds, *equal}):
+        if j in equal:
+            text.append(f"{names[j]} = {equal[j]}")
+            continue
         low, high = bounds[j]
         if low is not None and high is not None:
             text.append(f"{low:.4g} < {names[j]} <= {high:.4g}")

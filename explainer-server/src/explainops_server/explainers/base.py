@@ -15,11 +15,17 @@ from explainops_server.explainers.params import ExplainerParams, parse_params
 class ExplainableModel(Protocol):
     """What an explainer needs from the served model; it is called in-process."""
 
-    feature_names: list[str]
-    class_names: list[str]
+    feature_names: list[str]  # the original columns; rows hold a categorical column's category code
+    class_names: list[str]  # empty for a regressor
+    output_names: list[str]  # the classes, or the regression target's name
+    is_regression: bool
+    categorical_names: dict[int, list[str]]  # column index -> its categories, in code order
     estimator: Any
+    description: str  # the estimator's structure, e.g. "Pipeline(StandardScaler, LogisticRegression)"
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+    def predict_outputs(self, x: np.ndarray) -> np.ndarray:
+        """(rows, outputs): class probabilities, or one column holding a regressor's value."""
+        ...
 
 
 class Explainer(ABC):

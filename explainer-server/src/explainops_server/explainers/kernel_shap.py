@@ -32,10 +32,17 @@ def _link(name: str) -> Any:
     return lambda p: p
 
 
-def summarise_background(background: np.ndarray, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """`rows` k-means centroids weighted by their cluster sizes, or the rows themselves if few enough."""
+def summarise_background(
+    background: np.ndarray, rows: int, seed: int, *, categorical: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """`rows` k-means centroids weighted by their cluster sizes, or the rows themselves if few enough.
+    With categorical columns (category codes, which a centroid would average into no category) a
+    seeded sample of `rows` background rows, equally weighted."""
     if rows >= len(background):
         return background, np.full(len(background), 1.0 / len(background))
+    if categorical:
+        chosen = np.random.default_rng(seed).choice(len(background), size=rows, replace=False)
+        return background[np.sort(chosen)], np.full(rows, 1.0 / rows)
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=rows, n_init=10, random_state=seed).fit(background)
@@ -111,14 +118,17 @@ class KernelShapExplainer(KernelShapKind):
     def fit(self, background: np.ndarray) -> None:
         config = self.config
         self._data, self._weights = summarise_background(
-            background, min(config.background_size, len(background)), config.seed
+            background,
+            min(config.background_size, len(background)),
+            config.seed,
+            categorical=bool(self.model.categorical_names),
         )
         self._link = _link(config.link)
-        self._null = self._weights @ self.model.predict_proba(self._data)  # E[f] over the background [k]
+        self._null = self._weights @ self.model.predict_outputs(self._data)  # E[f] over the background [k]
 
     def attributions(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         config = self.config
-        fx = self.model.predict_proba(row.reshape(1, -1))[0]
+        fx = self.model.predict_outputs(row.reshape(1, -1))[0]
         expected = self._link(self._null)
         total = self._link(fx) - expected
         varying = np.flatnonzero((self._data != row.reshape(1, -1)).any(axis=0))
@@ -142,6 +152,6 @@ class KernelShapExplainer(KernelShapKind):
             full = np.zeros((len(chunk), len(row)), dtype=bool)
             full[:, varying] = chunk
             synthetic = np.where(full[:, None, :], row[None, None, :], self._data[None, :, :])
-            proba = self.model.predict_proba(synthetic.reshape(-1, len(row)))
+            proba = self.model.predict_outputs(synthetic.reshape(-1, len(row)))
             out.append(np.einsum("cbk,b->ck", proba.reshape(len(chunk), n_bg, -1), self._weights))
         return np.vstack(out)

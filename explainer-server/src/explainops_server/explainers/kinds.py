@@ -16,23 +16,33 @@ from explainops_server.errors import UnsupportedOperation
 from explainops_server.explainers.base import Explainer, top_attributions
 from explainops_server.explainers.params import EXPLAINER_PARAMS, ExplainerParams
 
+ANCHORS_NEED_A_CLASSIFIER = (
+    "AnchorTabular is defined for classifiers only (an anchor is a rule that keeps the predicted class); "
+    "explain a regressor with KernelShap, TreeShap or ALE"
+)
+
 
 class ShapExplainer(Explainer):
-    """Additive attributions: `shap_values[class][feature]`, `expected_value[class]`."""
+    """Additive attributions per original column: `shap_values[output][feature]`, `expected_value[output]`
+    (the outputs are the classes, or a regressor's one value)."""
 
     def explain_row(self, row: np.ndarray) -> dict[str, Any]:
         values, expected = self.attributions(row)
-        predicted = int(np.argmax(self.model.predict_proba(row.reshape(1, -1))[0]))
-        per_class = [np.asarray(v, dtype=np.float64).reshape(-1).tolist() for v in values]
+        outputs = self.model.predict_outputs(row.reshape(1, -1))[0]
+        per_output = [np.asarray(v, dtype=np.float64).reshape(-1).tolist() for v in values]
+        if self.model.is_regression:
+            shown, predicted = 0, {"predicted_value": float(outputs[0])}
+        else:
+            shown = int(np.argmax(outputs))
+            predicted = {"predicted_class": shown, "predicted_class_name": self.model.class_names[shown]}
         return {
             "type": self.name,
-            "predicted_class": predicted,
-            "predicted_class_name": self.model.class_names[predicted],
+            **predicted,
             "expected_value": np.asarray(expected, dtype=np.float64).reshape(-1).tolist(),
-            "shap_values": per_class,
+            "shap_values": per_output,
             "feature_names": list(self.model.feature_names),
             "top_features": top_attributions(
-                self.model.feature_names, per_class[min(predicted, len(per_class) - 1)]
+                self.model.feature_names, per_output[min(shown, len(per_output) - 1)]
             ),
         }
 
@@ -62,8 +72,10 @@ class AnchorKind(Explainer):
     params_model: ClassVar[type[ExplainerParams]] = EXPLAINER_PARAMS["anchor_tabular"]
 
     def explain_row(self, row: np.ndarray) -> dict[str, Any]:
+        if self.model.is_regression:
+            raise UnsupportedOperation(ANCHORS_NEED_A_CLASSIFIER)
         anchor, precision, coverage = self.anchor(row)
-        predicted = int(np.argmax(self.model.predict_proba(row.reshape(1, -1))[0]))
+        predicted = int(np.argmax(self.model.predict_outputs(row.reshape(1, -1))[0]))
         return {
             "type": "anchor",
             "anchor": [str(a) for a in anchor],
@@ -83,7 +95,8 @@ class AnchorKind(Explainer):
 
 
 class AleKind(Explainer):
-    """Accumulated Local Effects: a global explanation, computed once per fitted explainer."""
+    """Accumulated Local Effects: a global explanation, computed once per fitted explainer. ALE needs
+    ordered values, so categorical columns are left out (named in `skipped_categorical`)."""
 
     name: ClassVar[str] = "ale"
     params_model: ClassVar[type[ExplainerParams]] = EXPLAINER_PARAMS["ale"]
@@ -100,9 +113,15 @@ class AleKind(Explainer):
     def summarise(explanation: dict[str, Any]) -> dict[str, Any]:
         return {"type": "ale"}
 
+    @property
+    def numeric_features(self) -> list[int]:
+        return [j for j in range(len(self.model.feature_names)) if j not in self.model.categorical_names]
+
     def explain_global(self) -> dict[str, Any]:
         with self._lock:  # computed once, on first use or at load when ALE is the configured explainer
             if self._result is None:
+                if not self.numeric_features:
+                    raise UnsupportedOperation("ALE needs at least one numeric column; every column is categorical")
                 self._result = self._payload(*self.curves(self._background))
             return self._result
 
@@ -110,7 +129,8 @@ class AleKind(Explainer):
     def curves(
         self, background: np.ndarray
     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], np.ndarray]:
-        """Per feature: grid values [point], ALE [point, class], ale0 [class]; constant value [class]."""
+        """Per numeric feature (`numeric_features`, in order): grid values [point], ALE [point, output],
+        ale0 [output]; constant value [output]."""
 
     def _payload(
         self,
@@ -126,11 +146,12 @@ class AleKind(Explainer):
                 "ale_values": np.asarray(ale_values[i], dtype=np.float64).tolist(),
                 "ale0": np.asarray(ale0[i], dtype=np.float64).tolist(),
             }
-            for i, name in enumerate(self.model.feature_names)
+            for i, name in enumerate(self.model.feature_names[j] for j in self.numeric_features)
         ]
         return {
             "type": "ale",
-            "target_names": [str(t) for t in self.model.class_names],
+            "target_names": [str(t) for t in self.model.output_names],
             "constant_value": np.asarray(constant, dtype=np.float64).reshape(-1).tolist(),
             "features": features,
+            "skipped_categorical": [self.model.feature_names[j] for j in sorted(self.model.categorical_names)],
         }

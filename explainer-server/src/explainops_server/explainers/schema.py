@@ -21,17 +21,22 @@ class Attribution(_Document):
 
 
 class ShapExplanation(_Document):
-    """Additive feature attributions of one instance (KernelShap or TreeShap)."""
+    """Additive feature attributions of one instance (KernelShap or TreeShap), one per original column
+    (a categorical column gets one value, whatever encoding the model's pipeline applies). A classifier's
+    outputs are its classes; a regressor has one output, its predicted value."""
 
     type: Literal["kernel_shap", "tree_shap"]
-    predicted_class: int = Field(ge=0, description="Index of the predicted class (into class names)")
-    predicted_class_name: str
+    predicted_class: int | None = Field(
+        default=None, ge=0, description="Index of the predicted class (into class names); classifiers only"
+    )
+    predicted_class_name: str | None = Field(default=None, description="Classifiers only")
+    predicted_value: float | None = Field(default=None, description="The predicted value; regressors only")
     expected_value: list[float] = Field(
-        description="Per class c: the base value E[f_c] over the background (in link space for KernelShap "
-        "with link=logit). expected_value[c] + sum(shap_values[c]) equals the model output for class c."
+        description="Per output c: the base value E[f_c] over the background (in link space for KernelShap "
+        "with link=logit). expected_value[c] + sum(shap_values[c]) equals the model output c."
     )
     shap_values: list[list[float]] = Field(
-        description="shap_values[class][feature]: the attribution of each feature to each class's output, "
+        description="shap_values[output][feature]: the attribution of each feature to each output, "
         "features in the order of feature_names"
     )
     feature_names: list[str]
@@ -45,7 +50,8 @@ class AnchorExplanation(_Document):
 
     type: Literal["anchor"]
     anchor: list[str] = Field(
-        description="Predicates joined by AND, e.g. 'worst radius > 16.8' or '0.1 < mean smoothness <= 0.2'"
+        description="Predicates joined by AND, e.g. 'worst radius > 16.8', '0.1 < mean smoothness <= 0.2' or, "
+        "for a categorical column, 'colour = red'"
     )
     precision: float = Field(ge=0, le=1, description="Share of samples satisfying the anchor that keep the prediction")
     coverage: float = Field(ge=0, le=1, description="Share of the background data on which the anchor holds")
@@ -61,12 +67,16 @@ class AleFeature(_Document):
 
 
 class AleExplanation(_Document):
-    """Accumulated Local Effects of every feature on every class probability (a global explanation)."""
+    """Accumulated Local Effects of every numeric feature on every output: the class probabilities, or a
+    regressor's value (a global explanation)."""
 
     type: Literal["ale"]
     target_names: list[str]
-    constant_value: list[float] = Field(description="Per class: the mean predicted probability")
+    constant_value: list[float] = Field(description="Per output: the mean prediction")
     features: list[AleFeature]
+    skipped_categorical: list[str] = Field(
+        default_factory=list, description="Categorical columns, which ALE (ordered values) leaves out"
+    )
 
 
 LocalExplanation = Annotated[ShapExplanation | AnchorExplanation, Field(discriminator="type")]

@@ -41,5 +41,5 @@ class TreeShapExplainer(TreeShapKind):
 
     def attributions(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         values = self._explainer.shap_values(row.reshape(1, -1), check_additivity=False)
-        n_classes = len(self.model.class_names)
+        n_classes = len(self.model.output_names)
         return per_class(values, n_classes, len(row)), np.asarray(self._explainer.expected_value).reshape(-1)

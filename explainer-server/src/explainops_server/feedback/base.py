@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 
 @dataclass(frozen=True)
@@ -15,13 +15,14 @@ class PredictionRecord:
     prediction_id: str
     model_name: str
     model_version: str
-    inputs: list[float]
-    probabilities: list[float]
-    predicted_label: int
+    inputs: list[Any]  # the values as sent: numbers, and strings for categorical columns
+    probabilities: list[float]  # empty for a regressor
+    predicted_label: int | None  # None for a regressor
     created_at: float
     request_id: str | None = None
     explainer: str | None = None
     explanation: dict[str, Any] | None = None
+    predicted_value: float | None = None  # a regressor's prediction
 
 
 class FeedbackContent(BaseModel):
@@ -33,6 +34,9 @@ class FeedbackContent(BaseModel):
     prediction_id: str = Field(min_length=1, max_length=128, description="Id returned by predict or explain")
     label: StrictInt | None = Field(default=None, ge=0, description="True class index")
     correct: StrictBool | None = Field(default=None, description="Whether the prediction was right")
+    value: StrictFloat | StrictInt | None = Field(
+        default=None, allow_inf_nan=False, description="True value of a regression prediction"
+    )
     explanation_rating: StrictInt | None = Field(
         default=None, ge=1, le=5, description="How useful the explanation was: 1 (useless) .. 5"
     )
@@ -71,9 +75,10 @@ class LabelledExample:
 
     prediction_id: str
     model_version: str
-    inputs: list[float]
-    label: int
+    inputs: list[Any]
+    label: int | None  # a classifier's true class index
     created_at: float
+    value: float | None = None  # a regressor's true value
 
 
 @dataclass(frozen=True)
@@ -98,10 +103,23 @@ class VersionStats:
     # Seconds from a prediction to its first label, over the labelled predictions in the window.
     label_delay_mean: float | None = None
     label_delay_max: float | None = None
+    # Regression feedback (a true value) inside the window, and the sums of its errors.
+    valued_in_window: int = 0
+    abs_error_sum: float = 0.0
+    squared_error_sum: float = 0.0
 
     @property
     def accuracy(self) -> float | None:
-        return self.correct_in_window / self.window_count if self.window_count else None
+        classified = self.window_count - self.valued_in_window
+        return self.correct_in_window / classified if classified else None
+
+    @property
+    def mae(self) -> float | None:
+        return self.abs_error_sum / self.valued_in_window if self.valued_in_window else None
+
+    @property
+    def rmse(self) -> float | None:
+        return (self.squared_error_sum / self.valued_in_window) ** 0.5 if self.valued_in_window else None
 
     @property
     def error_rate(self) -> float | None:

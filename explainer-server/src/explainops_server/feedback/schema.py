@@ -17,6 +17,7 @@ by those releases it changes nothing and only stamps the store as version 1.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +90,43 @@ MIGRATIONS: tuple[Migration, ...] = (
             " ON predictions (model_name, model_version, created_at)",
         ),
     ),
+    # Regressors: a prediction has a value and no class; feedback carries the true value.
+    Migration(
+        3,
+        "regression: predicted value, true value, predictions without a class",
+        (
+            "ALTER TABLE predictions ADD COLUMN predicted_value {float}",
+            "ALTER TABLE feedback ADD COLUMN value {float}",
+        ),
+        apply=lambda cursor, dialect: _allow_null_predicted_label(cursor, dialect),
+    ),
 )
+
+_PREDICTED_LABEL_NOT_NULL = re.compile(r"(predicted_label\s+INTEGER)\s+NOT\s+NULL", re.IGNORECASE)
+
+
+def _allow_null_predicted_label(cursor: Any, dialect: Dialect) -> None:
+    """Drop NOT NULL from predictions.predicted_label. PostgreSQL says so directly; SQLite has no ALTER
+    COLUMN, and rebuilding the table would fight the feedback rows' foreign keys, so the table's stored
+    definition is edited in place, the procedure SQLite documents for removing a NOT NULL constraint
+    (https://www.sqlite.org/lang_altertable.html, "other kinds of table schema changes"); the file format
+    is unchanged, and it runs inside the migration's transaction."""
+    if dialect.name != "sqlite":
+        cursor.execute("ALTER TABLE predictions ALTER COLUMN predicted_label DROP NOT NULL")
+        return
+    cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'predictions'")
+    definition = cursor.fetchone()[0]
+    relaxed, count = _PREDICTED_LABEL_NOT_NULL.subn(r"\1", definition)
+    if count != 1:
+        raise SchemaError("predictions.predicted_label: unexpected table definition, cannot relax NOT NULL")
+    cursor.execute("PRAGMA schema_version")
+    version = int(cursor.fetchone()[0])
+    cursor.execute("PRAGMA writable_schema = ON")
+    try:
+        cursor.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'predictions'", (relaxed,))
+        cursor.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        cursor.execute("PRAGMA writable_schema = OFF")
 
 VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER PRIMARY KEY,

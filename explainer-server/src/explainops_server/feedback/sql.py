@@ -33,15 +33,15 @@ CHUNK = 500
 
 INSERT_PREDICTION = """
 INSERT INTO predictions (prediction_id, model_name, model_version, inputs, probabilities, predicted_label,
-                         request_id, explainer, explanation, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         request_id, explainer, explanation, created_at, predicted_value)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (prediction_id) DO NOTHING
 """
 
 INSERT_FEEDBACK = """
 INSERT INTO feedback (feedback_id, prediction_id, model_name, model_version, label, correct,
-                      explanation_rating, comment, source, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      explanation_rating, comment, source, created_at, value)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (feedback_id) DO NOTHING
 """
 
@@ -49,17 +49,20 @@ ON CONFLICT (feedback_id) DO NOTHING
 # `ok` is the explicit `correct` flag, else label == predicted label. The window is the newest
 # labelled predictions by the time they were *predicted*, so a late label lands where it belongs
 # (rows predicted in the same request tie; the newer label ranks first among them).
-# `delay` runs from the prediction to its first label.
+# `delay` runs from the prediction to its first label. A regressor's feedback carries the true `value`
+# instead: `err` is value - predicted value, the source of MAE and RMSE (`ok` is 0 and not counted).
 STATS_LABELLED = """
 WITH latest AS (
   SELECT f.model_version AS model_version, f.seq AS seq, p.created_at AS predicted_at,
-         COALESCE(f.correct, CASE WHEN f.label = p.predicted_label THEN 1 ELSE 0 END) AS ok,
+         CASE WHEN f.value IS NOT NULL THEN 0
+              ELSE COALESCE(f.correct, CASE WHEN f.label = p.predicted_label THEN 1 ELSE 0 END) END AS ok,
+         f.value - p.predicted_value AS err,
          MIN(f.created_at) OVER (PARTITION BY f.prediction_id) - p.created_at AS delay,
          ROW_NUMBER() OVER (PARTITION BY f.prediction_id ORDER BY f.seq DESC) AS rn
   FROM feedback f JOIN predictions p ON p.prediction_id = f.prediction_id
-  WHERE f.model_name = ? AND (f.label IS NOT NULL OR f.correct IS NOT NULL)
+  WHERE f.model_name = ? AND (f.label IS NOT NULL OR f.correct IS NOT NULL OR f.value IS NOT NULL)
 ), ranked AS (
-  SELECT model_version, ok, delay,
+  SELECT model_version, ok, err, delay,
          ROW_NUMBER() OVER (PARTITION BY model_version ORDER BY predicted_at DESC, seq DESC) AS r
   FROM latest WHERE rn = 1
 )
@@ -67,7 +70,10 @@ SELECT model_version, COUNT(*),
        SUM(CASE WHEN r <= ? THEN 1 ELSE 0 END),
        SUM(CASE WHEN r <= ? THEN ok ELSE 0 END),
        AVG(CASE WHEN r <= ? THEN delay END),
-       MAX(CASE WHEN r <= ? THEN delay END)
+       MAX(CASE WHEN r <= ? THEN delay END),
+       SUM(CASE WHEN r <= ? AND err IS NOT NULL THEN 1 ELSE 0 END),
+       SUM(CASE WHEN r <= ? AND err IS NOT NULL THEN ABS(err) ELSE 0 END),
+       SUM(CASE WHEN r <= ? AND err IS NOT NULL THEN err * err ELSE 0 END)
 FROM ranked GROUP BY model_version
 """
 
@@ -82,13 +88,13 @@ STATS_PREDICTIONS = (
 
 LABELLED_EXAMPLES = """
 WITH latest AS (
-  SELECT f.prediction_id, f.label, f.correct, f.created_at,
+  SELECT f.prediction_id, f.label, f.correct, f.value, f.created_at,
          ROW_NUMBER() OVER (PARTITION BY f.prediction_id ORDER BY f.seq DESC) AS rn
   FROM feedback f
-  WHERE f.model_name = ? AND (f.label IS NOT NULL OR f.correct = 1)
+  WHERE f.model_name = ? AND (f.label IS NOT NULL OR f.correct = 1 OR f.value IS NOT NULL)
 )
 SELECT p.prediction_id, p.model_version, p.inputs,
-       COALESCE(l.label, p.predicted_label), l.created_at
+       CASE WHEN l.value IS NULL THEN COALESCE(l.label, p.predicted_label) END, l.created_at, l.value
 FROM latest l JOIN predictions p ON p.prediction_id = l.prediction_id
 WHERE l.rn = 1 AND l.created_at >= ?
 ORDER BY l.created_at, p.prediction_id
@@ -157,6 +163,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
                 r.explainer,
                 None if r.explanation is None else json.dumps(r.explanation),
                 r.created_at,
+                r.predicted_value,
             )
             for r in records
         ]
@@ -200,11 +207,12 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
                     comment=row[6],
                     source=row[7],
                     created_at=row[8],
+                    value=row[9],
                 )
                 for row in self._select_in(
                     cur,
                     "SELECT feedback_id, prediction_id, model_name, label, correct, explanation_rating, comment,"
-                    " source, created_at FROM feedback WHERE feedback_id",
+                    " source, created_at, value FROM feedback WHERE feedback_id",
                     sorted({r.feedback_id for r in records}),
                 )
             }
@@ -236,6 +244,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
                             record.comment,
                             record.source,
                             record.created_at,
+                            None if record.value is None else float(record.value),
                         )
                     )
                 outcomes.append(
@@ -256,8 +265,10 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
             cur.execute(self._sql(STATS_PREDICTIONS), (model_name,))
             for version, count in cur.fetchall():
                 entry(version).predictions = int(count)
-            cur.execute(self._sql(STATS_LABELLED), (model_name, window, window, window, window))
-            for version, labelled, in_window, correct, delay_mean, delay_max in cur.fetchall():
+            cur.execute(self._sql(STATS_LABELLED), (model_name, *[window] * 7))
+            for version, labelled, in_window, correct, delay_mean, delay_max, valued, abs_sum, sq_sum in (
+                cur.fetchall()
+            ):
                 s = entry(version)
                 s.labelled_count, s.window_count, s.correct_in_window = (
                     int(labelled),
@@ -266,6 +277,8 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
                 )
                 s.label_delay_mean = None if delay_mean is None else float(delay_mean)
                 s.label_delay_max = None if delay_max is None else float(delay_max)
+                s.valued_in_window = int(valued)
+                s.abs_error_sum, s.squared_error_sum = float(abs_sum or 0), float(sq_sum or 0)
             cur.execute(self._sql(STATS_RATINGS), (model_name,))
             for version, count, total in cur.fetchall():
                 s = entry(version)
@@ -277,7 +290,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
             cur.execute(
                 self._sql(
                     "SELECT prediction_id, model_version, inputs, probabilities, predicted_label, request_id,"
-                    " explainer, explanation, created_at FROM predictions WHERE model_name = ?"
+                    " explainer, explanation, created_at, predicted_value FROM predictions WHERE model_name = ?"
                     " ORDER BY created_at DESC, prediction_id DESC LIMIT ?"
                 ),
                 (model_name, limit),
@@ -293,6 +306,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
                     "explainer": row[6],
                     "explanation": None if row[7] is None else json.loads(row[7]),
                     "created_at": row[8],
+                    "predicted_value": row[9],
                     "feedback": [],
                 }
                 for row in cur.fetchall()
@@ -302,7 +316,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
                 rows = self._select_in(
                     cur,
                     "SELECT feedback_id, prediction_id, label, correct, explanation_rating, comment, source,"
-                    " created_at FROM feedback WHERE prediction_id",
+                    " created_at, value FROM feedback WHERE prediction_id",
                     list(by_id),
                 )
                 for row in sorted(rows, key=lambda r: r[7]):
@@ -315,6 +329,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
                             "comment": row[5],
                             "source": row[6],
                             "created_at": row[7],
+                            "value": row[8],
                         }
                     )
         return predictions
@@ -324,7 +339,12 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
             cur.execute(self._sql(LABELLED_EXAMPLES), (model_name, labelled_since or 0.0))
             return [
                 LabelledExample(
-                    row[0], row[1], [float(v) for v in json.loads(row[2])], int(row[3]), float(row[4])
+                    row[0],
+                    row[1],
+                    json.loads(row[2]),
+                    None if row[3] is None else int(row[3]),
+                    float(row[4]),
+                    None if row[5] is None else float(row[5]),
                 )
                 for row in cur.fetchall()
             ]

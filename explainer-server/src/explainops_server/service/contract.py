@@ -24,16 +24,20 @@ class ErrorBody(BaseModel):
 class PredictRequest(BaseModel):
     """KServe V1 request. Parsed by hand on the fast path so that an error names the cell at fault."""
 
-    instances: list[list[float]] = Field(
-        min_length=1, description="Rows of feature values, in the order of the model's feature_names"
+    instances: list[list[float | str] | dict[str, float | str]] = Field(
+        min_length=1,
+        description="Rows: lists in the order of the model's feature_names, or objects keyed by column name; "
+        "categorical columns take their category strings",
     )
 
 
 class PredictResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
-    predictions: list[int] = Field(description="Predicted class index per row")
-    probabilities: list[list[float]] = Field(description="Class probabilities per row")
+    predictions: list[int] | list[float] = Field(description="Predicted class index, or a regressor's value, per row")
+    probabilities: list[list[float]] | None = Field(
+        default=None, description="Class probabilities per row (classifiers only)"
+    )
     prediction_ids: list[str] = Field(description="One id per row, for feedback")
     model_version: str
 
@@ -145,6 +149,12 @@ class VersionStatsOut(BaseModel):
     error_rate: float | None = Field(description="1 - accuracy over the last `window` labelled predictions")
     explanation_ratings: int = Field(description="Feedback records carrying an explanation rating")
     mean_explanation_rating: float | None = Field(description="Mean explanation rating (1-5)")
+    mae: float | None = Field(
+        description="Mean absolute error over the last `window` true values (regressors; null otherwise)"
+    )
+    rmse: float | None = Field(
+        description="Root mean squared error over the last `window` true values (regressors; null otherwise)"
+    )
     input_drift: float | None = Field(
         default=None, description="Share of features drifted in the monitor's last window (served version only)"
     )
@@ -172,6 +182,7 @@ class RecordedFeedback(BaseModel):
     explanation_rating: int | None
     comment: str | None
     source: str | None
+    value: float | None = Field(default=None, description="True value given for a regression prediction")
     created_at: float = Field(description="Seconds since the epoch")
 
 
@@ -180,9 +191,10 @@ class RecordedPrediction(BaseModel):
 
     prediction_id: str
     model_version: str
-    inputs: list[float]
-    probabilities: list[float]
-    predicted_label: int
+    inputs: list[float | str] = Field(description="Values as sent (strings for categorical columns)")
+    probabilities: list[float] = Field(description="Class probabilities; empty for a regressor")
+    predicted_label: int | None = Field(description="Predicted class index; null for a regressor")
+    predicted_value: float | None = Field(default=None, description="A regressor's prediction")
     request_id: str | None
     explainer: str | None
     explanation: ExplanationSummary | None = Field(description="Summary of the explanation, if explained")

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from explainops_server.errors import (
+    ArtifactError,
     ExplainerBusy,
     ExplanationTimeout,
     FeedbackConflict,
@@ -21,13 +22,13 @@ from explainops_server.errors import (
     PredictionNotFound,
 )
 from explainops_server.explainers.base import Explainer
+from explainops_server.explainers.compat import explainer_problems
 from explainops_server.explainers.registry import build_explainer, explainer_class
 from explainops_server.feedback.base import (
     FeedbackContent,
     FeedbackOutcome,
     FeedbackRecord,
     FeedbackStore,
-    PredictionRecord,
     VersionStats,
 )
 from explainops_server.feedback.factory import open_store
@@ -42,7 +43,7 @@ from explainops_server.service.contract import (
     StoreFigures,
     VersionStatsOut,
 )
-from explainops_server.service.explain_pool import ExplainPool, ExplanationCache, checkpoint
+from explainops_server.service.explain_pool import ExplainPool, ExplanationCache
 from explainops_server.service.explainer_client import ExplainerClient
 from explainops_server.service.feedback_writer import FeedbackWriter
 from explainops_server.service.metrics import (
@@ -54,19 +55,20 @@ from explainops_server.service.metrics import (
 from explainops_server.service.monitor import DriftMonitor, summary
 from explainops_server.service.recorder import PredictionRecorder
 from explainops_server.service.retention import RetentionTask
+from explainops_server.service.served_model import (
+    CancellableModel,
+    Prediction,
+    check_feedback_fits,
+    prediction_records,
+    v2_model_metadata,
+    validate_columns,
+)
+from explainops_server.service.validation import check_startup, explain_one_row
 from explainops_server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STATS_WINDOW = 100
-
-
-@dataclass(frozen=True)
-class Prediction:
-    probabilities: np.ndarray
-    labels: np.ndarray
-    prediction_ids: list[str]
-    model_version: str
 
 
 @dataclass(frozen=True)
@@ -82,30 +84,6 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-class CancellableModel:
-    """The served model as explainers see it: every batch they evaluate first checks the request's
-    deadline, so a timed-out explanation stops within one batch and frees its worker."""
-
-    def __init__(self, model: TabularModel) -> None:
-        self._model = model
-
-    @property
-    def feature_names(self) -> list[str]:
-        return self._model.feature_names
-
-    @property
-    def class_names(self) -> list[str]:
-        return self._model.class_names
-
-    @property
-    def estimator(self) -> Any:
-        return self._model.estimator
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        checkpoint()
-        return self._model.predict_proba(x)
-
-
 class DataPlane:
     """Owns the model, explainer, store and background writers of one served model."""
 
@@ -117,6 +95,7 @@ class DataPlane:
             settings.model_uri,
             model_format=settings.model_format,
             trust_pickle=settings.trust_pickle,
+            download_dir=settings.model_download_dir(),
         )
         # The explainer sidecar (role explainer) records nothing: the predictor in front of it does.
         self.records = settings.role != "explainer"
@@ -141,6 +120,7 @@ class DataPlane:
         """Load the artifact, fit the explainer, open the store. Raises ExplainOpsError subclasses."""
         self.model.load()
         s = self.settings
+        check_startup(self.model, s.explainer)  # every fatal problem, one per line
         if s.explainer_url is not None:  # role predictor: the sidecar computes explanations
             self.sidecar = ExplainerClient(s.explainer_url, self.model.name, self.explainer_type, s.explain_timeout)
         else:
@@ -150,7 +130,10 @@ class DataPlane:
             )
             if s.explainer == "ale":
                 self._ale = self.explainer
-                self._ale.explain_global()
+            if not explainer_problems(s.explainer, self.model):  # the fatal ones were raised above
+                trial = explain_one_row(self.explainer, self.model)  # for ALE: computes the global result once
+                if trial:
+                    raise ArtifactError("\n".join(trial))
             self.pool = ExplainPool(s.explain_workers, s.explain_queue, s.explain_timeout)
         if not self.records:
             self.started = True
@@ -208,26 +191,7 @@ class DataPlane:
             raise NotSupported(f"{what} is not served by a server in role {self.settings.role!r}")
 
     def metadata(self) -> dict[str, Any]:
-        meta = self.model.loaded.metadata
-        return {
-            "name": self.model.name,
-            "versions": [meta.version],
-            "platform": "explainops-sklearn",
-            "inputs": [
-                {"name": "input-0", "datatype": "FP64", "shape": [-1, len(meta.feature_names)]},
-            ],
-            "outputs": [
-                {"name": "predict", "datatype": "INT64", "shape": [-1]},
-                {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(meta.class_names)]},
-            ],
-            "parameters": {
-                "feature_names": meta.feature_names,
-                "class_names": meta.class_names,
-                "estimator": meta.estimator,
-                "role": self.settings.role,
-                "explainer": self.settings.explainer,
-            },
-        }
+        return v2_model_metadata(self.model, role=self.settings.role, explainer=self.settings.explainer)
 
     # ---- predict -------------------------------------------------------------------------------
     def validate(self, instances: Any, field: str = "instances") -> np.ndarray:
@@ -244,48 +208,23 @@ class DataPlane:
             )
         return rows
 
-    def predict(self, rows: np.ndarray, request_id: str | None = None) -> Prediction:
-        probabilities = self.model.predict_proba(rows)
-        labels = np.argmax(probabilities, axis=1)
+    def validate_columns(self, columns: dict[str, list[Any]], field: str = "inputs") -> np.ndarray:
+        return validate_columns(self.model, columns, field, max_rows=self.settings.max_batch)
+
+    def _outputs(self, rows: np.ndarray) -> Prediction:
         ids = [new_id() for _ in range(len(rows))]
         version = self.model.version
-        if self.recorder is not None:
-            self.recorder.submit(
-                self._prediction_records(rows, probabilities, labels, ids, version, request_id)
-            )
-        self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
-        return Prediction(probabilities, labels, ids, version)
+        if self.model.is_regression:
+            return Prediction(ids, version, values=np.ascontiguousarray(self.model.predict_outputs(rows)[:, 0]))
+        probabilities = self.model.predict_proba(rows)
+        return Prediction(ids, version, probabilities=probabilities, labels=np.argmax(probabilities, axis=1))
 
-    def _prediction_records(
-        self,
-        rows: np.ndarray,
-        probabilities: np.ndarray,
-        labels: np.ndarray,
-        ids: list[str],
-        version: str,
-        request_id: str | None,
-        explainer: type[Explainer] | None = None,
-        explanations: list[dict[str, Any]] | None = None,
-    ) -> list[PredictionRecord]:
-        """One audit record per predicted row; explained rows also carry their explanation's summary."""
-        now = time.time()
-        return [
-            PredictionRecord(
-                prediction_id=ids[i],
-                model_name=self.model.name,
-                model_version=version,
-                inputs=rows[i].tolist(),
-                probabilities=probabilities[i].tolist(),
-                predicted_label=int(labels[i]),
-                created_at=now,
-                request_id=request_id,
-                explainer=explainer.name if explainer is not None else None,
-                explanation=explainer.summarise(explanations[i])
-                if explainer is not None and explanations is not None
-                else None,
-            )
-            for i in range(len(rows))
-        ]
+    def predict(self, rows: np.ndarray, request_id: str | None = None) -> Prediction:
+        prediction = self._outputs(rows)
+        if self.recorder is not None:
+            self.recorder.submit(prediction_records(self.model, rows, prediction, request_id))
+        self.metrics.predictions.labels(self.model.name, prediction.model_version).inc(len(rows))
+        return prediction
 
     # ---- explain -------------------------------------------------------------------------------
     def _explain_row(self, explainer: Explainer, row: np.ndarray, key: Any) -> dict[str, Any]:
@@ -301,8 +240,7 @@ class DataPlane:
         name = self.explainer_type.name
         version = self.model.version
         # Predict first: values the model cannot compute with fail here with a 422, before any work.
-        probabilities = self.model.predict_proba(rows)
-        labels = np.argmax(probabilities, axis=1)
+        prediction = self._outputs(rows)
         if self.recorder is not None:
             self.recorder.check_room(len(rows))  # push back before spending a worker on it
         keys = [(version, self.explainer_key, row.tobytes()) for row in rows]
@@ -323,14 +261,11 @@ class DataPlane:
             self.metrics.explanations.labels(self.model.name, name, str(flag).lower()).inc()
         if self.recorder is None:  # the sidecar: the predictor in front of it records and names them
             return Explanations(explanations, [], version, name, cached_flags)
-        ids = [new_id() for _ in range(len(rows))]
         self.recorder.submit(
-            self._prediction_records(
-                rows, probabilities, labels, ids, version, request_id, self.explainer_type, explanations
-            )
+            prediction_records(self.model, rows, prediction, request_id, self.explainer_type, explanations)
         )
         self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
-        return Explanations(explanations, ids, version, name, cached_flags)
+        return Explanations(explanations, prediction.prediction_ids, version, name, cached_flags)
 
     async def _compute_explanations(
         self, rows: np.ndarray, keys: list[Any], hits: list[dict[str, Any] | None]
@@ -338,7 +273,7 @@ class DataPlane:
         if self.sidecar is not None:
             missing = [i for i, hit in enumerate(hits) if hit is None]
             started = time.perf_counter()
-            computed = await self.sidecar.explain(rows[missing])
+            computed = await self.sidecar.explain(self.model.schema.decode_rows(rows[missing]))
             per_row = (time.perf_counter() - started) / len(missing)
             results = list(hits)
             for i, explanation in zip(missing, computed, strict=True):
@@ -374,11 +309,7 @@ class DataPlane:
 
     # ---- feedback ------------------------------------------------------------------------------
     def _to_record(self, item: FeedbackIn, field: str) -> FeedbackRecord:
-        n_classes = len(self.model.class_names)
-        if item.label is not None and not 0 <= item.label < n_classes:
-            raise InvalidInput(f"{field}.label: must be a class index 0..{n_classes - 1}, got {item.label}")
-        if item.label is None and item.correct is None and item.explanation_rating is None:
-            raise InvalidInput(f"{field}: give at least one of label, correct, explanation_rating")
+        check_feedback_fits(self.model, item, field)
         return FeedbackRecord.model_construct(  # the content was validated by FeedbackIn
             feedback_id=item.feedback_id or new_id(),
             model_name=self.model.name,
@@ -416,7 +347,7 @@ class DataPlane:
             )
         now = time.time()
         for record, outcome in zip(records, outcomes, strict=True):
-            labelled = record.label is not None or record.correct is not None
+            labelled = record.label is not None or record.correct is not None or record.value is not None
             if outcome.status == "created" and labelled and outcome.prediction_created_at is not None:
                 self.metrics.label_delay.labels(self.model.name).observe(now - outcome.prediction_created_at)
         created = sum(o.status == "created" for o in outcomes)

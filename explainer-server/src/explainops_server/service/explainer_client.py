@@ -35,8 +35,10 @@ class ExplainerClient:
             self._client = httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout, trust_env=False)
         return self._client
 
-    async def explain(self, rows: np.ndarray) -> list[dict[str, Any]]:
-        body = await self._call("POST", f"/v1/models/{self.model_name}:explain", json={"instances": rows.tolist()})
+    async def explain(self, rows: np.ndarray | list[list[Any]]) -> list[dict[str, Any]]:
+        """`rows` as the sidecar's V1 route reads them: original values (category strings, not codes)."""
+        instances = rows.tolist() if isinstance(rows, np.ndarray) else rows
+        body = await self._call("POST", f"/v1/models/{self.model_name}:explain", json={"instances": instances})
         return list(body["explanations"])
 
     async def explain_global(self) -> dict[str, Any]:

@@ -103,7 +103,7 @@ class DriftMonitor:
                 f"{len(rows)} predictions of {self._model.version} recorded, {self.config.min_rows} needed",
             )
         else:
-            window = np.asarray(rows, dtype=np.float64)
+            window = self._model.schema.encode_rows(rows, "recorded inputs")  # category strings -> codes
             drift = input_drift(self._profile, window, self.config.significance).to_dict()
             explained, problem = self._explanation_drift(window)
             result = self._document("ok", drift, explained, problem)

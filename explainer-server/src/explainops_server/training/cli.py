@@ -42,11 +42,13 @@ class TrainingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXPLAINOPS_", extra="ignore", protected_namespaces=())
 
     model_name: str = Field(description="Model name: feedback is read for this name.")
-    model_root: Path = Field(description="Root directory holding one sub-directory per version.")
+    model_root: str = Field(
+        description="Root holding one sub-directory per version: a directory or s3://bucket/prefix."
+    )
     base_version: str = Field(description="Champion version: its estimator and parameters are reused.")
     new_version: str = Field(description="Version directory to create under the root.")
     training_data: str | None = Field(
-        default=None, description="Base training CSV (path or file://); default: champion metadata."
+        default=None, description="Base training CSV (path, file:// or s3://); default: champion metadata."
     )
     holdout_data: str | None = Field(
         default=None,

@@ -1,5 +1,9 @@
 """Retraining: champion artifact + base training data + feedback labels -> candidate version + metrics.
 
+Classifiers are scored by accuracy, regressors by MAE and RMSE (`holdoutMAE`, `holdoutRMSE`, ...);
+categorical columns and pipelines are fitted on what they were first fitted on (`training.datasets`).
+A model root on `s3://` is downloaded, trained on locally and the new version uploaded back.
+
 The candidate is `sklearn.base.clone` of the champion's estimator (same class, same parameters,
 same random_state). Champion and candidate are scored only on rows the champion never trained on:
 - the **base holdout**: the CSV recorded as `holdout_data` in the artifact's metadata (inherited by
@@ -7,7 +11,8 @@ same random_state). Champion and candidate are scored only on rows the champion 
 - the **feedback holdout**: a seeded split of the feedback labelled on the champion's own predictions.
   Those labels arrived after the champion was trained, so it cannot have seen them.
 Metrics: `holdoutAccuracy` (both holdouts), `feedbackAccuracy` (feedback holdout; null if none),
-`baseHoldoutAccuracy` (base holdout; guards against forgetting).
+`baseHoldoutAccuracy` (base holdout; guards against forgetting); for a regressor the same three
+prefixes with `MAE` and `RMSE`.
 
 The evaluated candidate is fitted on the base training rows plus every feedback row outside the
 feedback holdout. The artifact written (and promoted if the gate passes) is then refitted on
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,14 +38,21 @@ from typing import Any
 import numpy as np
 
 from explainops_server.errors import ExplainOpsError
-from explainops_server.models.artifact import (
-    LoadedArtifact,
-    load_artifact,
-    read_feature_csv,
-    read_metadata,
-    uri_to_path,
-    write_artifact,
+from explainops_server.models import storage
+from explainops_server.models.artifact import LoadedArtifact, load_artifact, read_metadata, write_artifact
+from explainops_server.training.datasets import (
+    Dataset,
+    Scorer,
+    TrainingError,
+    evaluate,
+    feedback_dataset,
+    load_base_data,
+    split,
+    without_rows,
 )
+
+__all__ = ["Dataset", "TrainingError", "evaluate", "feedback_dataset", "load_base_data", "retrain", "split",
+           "without_rows"]  # fmt: skip
 
 METRICS_FILE = "metrics.json"
 BACKGROUND_ROWS = 100
@@ -47,13 +60,6 @@ BACKGROUND_ROWS = 100
 MIN_FEEDBACK_FOR_HOLDOUT = 4
 # The termination message is capped at 4096 bytes by Kubernetes.
 MAX_RESULT_BYTES = 4000
-
-
-class TrainingError(ExplainOpsError):
-    """Retraining cannot proceed (bad input data, missing champion, version already taken)."""
-
-    kind = "training_error"
-    status = 500
 
 
 class VersionExists(TrainingError):
@@ -64,14 +70,15 @@ class VersionExists(TrainingError):
 class FeedbackExample:
     prediction_id: str
     model_version: str
-    inputs: list[float]
-    label: int
+    inputs: list[Any]
+    label: int | None
+    value: float | None = None  # a regressor's true value
 
 
 @dataclass(frozen=True)
 class TrainingRequest:
     model_name: str
-    model_root: Path
+    model_root: Path | str  # a directory, or s3://bucket/prefix
     base_version: str
     new_version: str
     training_data: str | None = None  # default: the champion's metadata.training_data
@@ -80,124 +87,34 @@ class TrainingRequest:
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class Dataset:
-    features: np.ndarray
-    target: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.target)
-
-    @classmethod
-    def empty(cls, n_features: int) -> Dataset:
-        return cls(np.empty((0, n_features)), np.empty(0, dtype=np.int64))
-
-    def subset(self, index: np.ndarray) -> Dataset:
-        return Dataset(self.features[index], self.target[index])
-
-    @staticmethod
-    def concat(*parts: Dataset) -> Dataset:
-        return Dataset(np.vstack([p.features for p in parts]), np.concatenate([p.target for p in parts]))
-
-
-def feedback_dataset(
-    examples: Iterable[Any], n_features: int, n_classes: int, *, version: str | None = None, other: bool = False
-) -> tuple[Dataset, int]:
-    """Usable feedback rows (last label per prediction wins) and how many were dropped as unusable.
-
-    With `version`, only rows labelled on predictions of that version (or, with `other`, of any other)."""
-    latest: dict[str, tuple[list[float], int]] = {}
-    dropped = 0
-    for example in examples:
-        prediction_id, row_version, inputs, label = _example_fields(example)
-        if version is not None and (row_version == version) == other:
-            continue
-        if (
-            inputs is None
-            or len(inputs) != n_features
-            or not isinstance(label, int | np.integer)
-            or not 0 <= int(label) < n_classes
-            or not np.all(np.isfinite(np.asarray(inputs, dtype=np.float64)))
-        ):
-            dropped += 1
-            continue
-        latest[str(prediction_id)] = (list(inputs), int(label))
-    if not latest:
-        return Dataset.empty(n_features), dropped
-    # Ordered by content: the seeded split then depends on the data only, not on ids or store order.
-    rows = sorted(latest.values(), key=lambda row: (row[0], row[1]))
-    features = np.asarray([r[0] for r in rows], dtype=np.float64).reshape(len(rows), n_features)
-    return Dataset(features, np.asarray([r[1] for r in rows], dtype=np.int64)), dropped
-
-
-def _example_fields(example: Any) -> tuple[Any, Any, Any, Any]:
-    """(prediction_id, model_version, inputs, label) of a store row: an object, a mapping or a tuple."""
-    if isinstance(example, dict):
-        return (example.get("prediction_id"), example.get("model_version"), example.get("inputs"),
-                example.get("label"))  # fmt: skip
-    if hasattr(example, "prediction_id"):
-        return example.prediction_id, getattr(example, "model_version", None), example.inputs, example.label
-    prediction_id, version, inputs, label = tuple(example)[:4]
-    return prediction_id, version, inputs, label
-
-
-def without_rows(data: Dataset, excluded: Dataset) -> tuple[Dataset, int]:
-    """`data` minus every row equal (features and target) to a row of `excluded`; and how many went."""
-    if len(data) == 0 or len(excluded) == 0:
-        return data, 0
-
-    def rows(part: Dataset) -> list[tuple[tuple[float, ...], int]]:
-        return [(tuple(r), int(t)) for r, t in zip(part.features.tolist(), part.target.tolist(), strict=True)]
-
-    seen = set(rows(excluded))
-    keep = np.asarray([row not in seen for row in rows(data)])
-    return data.subset(np.flatnonzero(keep)), int((~keep).sum())
-
-
-def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """Deterministic (seeded) split into train and holdout, stratified when every class allows it."""
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(len(data))
-    _, counts = np.unique(data.target, return_counts=True)
-    n_holdout = int(np.ceil(len(data) * fraction))
-    stratify = data.target if counts.min() >= 2 and n_holdout >= len(counts) else None
-    train_idx, hold_idx = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
-    return data.subset(np.sort(train_idx)), data.subset(np.sort(hold_idx))
-
-
-def accuracy(estimator: Any, data: Dataset) -> float | None:
-    if len(data) == 0:
-        return None
-    predicted = np.asarray(estimator.predict(data.features))
-    return round(float(np.mean(predicted == data.target)), 6)
-
-
-def evaluate(estimator: Any, holdout: Dataset, base_holdout: Dataset, feedback_holdout: Dataset) -> dict:
-    return {
-        "holdoutAccuracy": accuracy(estimator, holdout),
-        "feedbackAccuracy": accuracy(estimator, feedback_holdout),
-        "baseHoldoutAccuracy": accuracy(estimator, base_holdout),
-    }
-
-
-def load_base_data(uri: str, feature_names: list[str]) -> Dataset:
-    features, target = read_feature_csv(uri_to_path(uri), feature_names)
-    if target is None:
-        raise TrainingError(f"training data {uri} has no `target` column")
-    return Dataset(features, target)
-
-
 def retrain(request: TrainingRequest, feedback: Iterable[Any]) -> dict[str, Any]:
     """Train, evaluate and write `<root>/<new_version>/`; return the result (also in metrics.json)."""
-    from sklearn.base import clone
-
-    root = request.model_root
-    target_dir = root / request.new_version
     if request.new_version == request.base_version:
         raise TrainingError("--new-version must differ from --base-version")
     if not 0 < request.holdout_fraction < 1:
         raise TrainingError("--holdout-fraction must be between 0 and 1")
+    if not storage.is_remote(str(request.model_root)):
+        return _retrain_in(Path(request.model_root), request, feedback)
+    # An s3:// root: the champion (and a finished candidate of a retried Pod) is downloaded, the new
+    # version trained and written locally, then uploaded with metadata.json last.
+    remote = str(request.model_root)
+    with tempfile.TemporaryDirectory(prefix="explainops-train-") as scratch:
+        local = Path(scratch)
+        new_remote = storage.join(remote, request.new_version)
+        if storage.exists(storage.join(new_remote, "metadata.json")):
+            storage.download_dir(new_remote, local / request.new_version)
+        storage.download_dir(storage.join(remote, request.base_version), local / request.base_version)
+        existed = (local / request.new_version).exists()
+        result = _retrain_in(local, request, feedback)
+        if not existed:
+            storage.upload_dir(local / request.new_version, new_remote)
+        return result
+
+
+def _retrain_in(root: Path, request: TrainingRequest, feedback: Iterable[Any]) -> dict[str, Any]:
+    from sklearn.base import clone
+
+    target_dir = root / request.new_version
     if target_dir.exists():
         previous = _completed_result(target_dir, request.base_version)
         if previous is not None:
@@ -213,22 +130,24 @@ def retrain(request: TrainingRequest, feedback: Iterable[Any]) -> dict[str, Any]
     if not training_uri:
         raise TrainingError("no --training-data given and the champion's metadata records none")
     holdout_uri = request.holdout_data or meta.holdout_data
+    regression = meta.is_regression
     n_features, n_classes = len(meta.feature_names), len(meta.class_names)
-    base_hold = load_base_data(holdout_uri, meta.feature_names) if holdout_uri else Dataset.empty(n_features)
-    base, overlap = without_rows(load_base_data(training_uri, meta.feature_names), base_hold)
+    empty = Dataset.empty(n_features, regression)
+    base_hold = load_base_data(holdout_uri, meta) if holdout_uri else empty
+    base, overlap = without_rows(load_base_data(training_uri, meta), base_hold)
     # Labels on the champion's own predictions are newer than the champion: the only feedback it never saw.
-    fb_new, dropped_new = feedback_dataset(feedback, n_features, n_classes, version=request.base_version)
-    fb_old, dropped_old = feedback_dataset(
-        feedback, n_features, n_classes, version=request.base_version, other=True
-    )
+    feedback = list(feedback)
+    on_champion = {"version": request.base_version, "regression": regression}
+    fb_new, dropped_new = feedback_dataset(feedback, champion.schema, n_classes, **on_champion)
+    fb_old, dropped_old = feedback_dataset(feedback, champion.schema, n_classes, **on_champion, other=True)
     if len(fb_new) >= MIN_FEEDBACK_FOR_HOLDOUT:
-        fb_train, fb_hold = split(fb_new, request.holdout_fraction, request.seed)
+        fb_train, fb_hold = split(fb_new, request.holdout_fraction, request.seed, regression=regression)
     else:
-        fb_train, fb_hold = fb_new, Dataset.empty(n_features)
+        fb_train, fb_hold = fb_new, empty
     evaluated_on = Dataset.concat(base, fb_old, fb_train)
     refit_on = Dataset.concat(base, fb_old, fb_new)
     holdout = Dataset.concat(base_hold, fb_hold)
-    if len(np.unique(evaluated_on.target)) < 2:
+    if not regression and len(np.unique(evaluated_on.target)) < 2:
         raise TrainingError("the training rows hold a single class")
     if len(holdout) == 0:
         raise TrainingError(
@@ -236,17 +155,19 @@ def retrain(request: TrainingRequest, feedback: Iterable[Any]) -> dict[str, Any]
             f"and fewer than {MIN_FEEDBACK_FOR_HOLDOUT} rows are labelled on its predictions"
         )
 
-    candidate = clone(champion.estimator).fit(evaluated_on.features, evaluated_on.target)
-    candidate_metrics = evaluate(candidate, holdout, base_hold, fb_hold)
-    final = clone(champion.estimator).fit(refit_on.features, refit_on.target) if len(fb_hold) else candidate
+    scorer = Scorer(champion.schema, regression)
+    candidate = scorer.fit(clone(champion.estimator), evaluated_on)
+    candidate_metrics = scorer.evaluate(candidate, holdout, base_hold, fb_hold)
+    final = scorer.fit(clone(champion.estimator), refit_on) if len(fb_hold) else candidate
 
     result: dict[str, Any] = {
         "status": "succeeded",
         "model_name": request.model_name,
         "version": request.new_version,
         "parent_version": request.base_version,
+        "task": meta.task,
         "candidate": candidate_metrics,
-        "champion": evaluate(champion.estimator, holdout, base_hold, fb_hold),
+        "champion": scorer.evaluate(champion.estimator, holdout, base_hold, fb_hold),
         "counts": {
             "base_rows": len(base),
             "base_rows_dropped_as_holdout": overlap,
@@ -274,11 +195,12 @@ def retrain(request: TrainingRequest, feedback: Iterable[Any]) -> dict[str, Any]
         "holdout_fraction": request.holdout_fraction,
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    _write_version(request, champion, final, refit_on, training_uri, result, holdout_uri)
+    _write_version(root, request, champion, final, refit_on, training_uri, result, holdout_uri)
     return result
 
 
 def _write_version(
+    root: Path,
     request: TrainingRequest,
     champion: LoadedArtifact,
     candidate: Any,
@@ -288,7 +210,6 @@ def _write_version(
     holdout_uri: str | None,
 ) -> None:
     meta = champion.metadata
-    root = request.model_root
     staging = root / f".{request.new_version}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     rng = np.random.default_rng(request.seed)
@@ -307,6 +228,10 @@ def _write_version(
             training_data=training_uri,
             holdout_data=holdout_uri,
             parent_version=request.base_version,
+            task=meta.task,
+            categories=meta.categories,
+            target_name=meta.target_name,
+            trusted_types=meta.trusted_types,
         )
         (staging / METRICS_FILE).write_text(json.dumps(result, indent=2) + "\n")
         staging.rename(root / request.new_version)
