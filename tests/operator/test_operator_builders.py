@@ -431,8 +431,8 @@ def test_resources_are_explicit_and_requests_never_exceed_limits(resources: dict
 
 
 def test_quantities_canonicalised_by_kserve_still_count_as_current() -> None:
-    desired = render(with_field("serving.resources", {"requests": {"cpu": "0.5", "memory": "0.5Gi"},
-                                                      "limits": {"memory": "1Gi"}}))
+    resources = {"requests": {"cpu": "0.5", "memory": "0.5Gi"}, "limits": {"memory": "1Gi"}}
+    desired = render(spec(serving={"resources": resources}, explainer={"type": "TreeShap", "resources": resources}))
     live = copy.deepcopy(desired)
     for container in live["spec"]["predictor"]["containers"]:
         container["resources"]["requests"].update(cpu="500m", memory="512Mi")  # as the webhook writes them
