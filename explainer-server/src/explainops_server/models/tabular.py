@@ -1,4 +1,4 @@
-"""The served model: a kserve `Model` wrapping a scikit-learn classifier loaded from an artifact."""
+"""The served model: a scikit-learn classifier loaded from an artifact, with its name and readiness."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from kserve import Model
 
 from explainops_server.errors import InvalidInput
 from explainops_server.models.artifact import LoadedArtifact, load_artifact
@@ -16,11 +15,12 @@ from explainops_server.models.fast_forest import FlatForest
 FLAT_FOREST_MAX_ROWS = 1000
 
 
-class TabularModel(Model):
+class TabularModel:
     """In-process classifier. `predict_proba` is what predict and every explainer call."""
 
     def __init__(self, name: str, uri: str, *, model_format: str | None = None, trust_pickle: bool = False):
-        super().__init__(name)
+        self.name = name
+        self.ready = False
         self.uri = uri
         self.model_format = model_format
         self.trust_pickle = trust_pickle

@@ -8,7 +8,6 @@ models without FastAPI's router. Every other route is registered here too.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +16,6 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from kserve.errors import InvalidInput as KserveInvalidInput
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +26,7 @@ from explainops_server.errors import InvalidInput, MalformedRequest, Unauthorize
 from explainops_server.rest.auth import authorise, bearer_scheme, check_bearer
 from explainops_server.rest.openapi import ERROR_RESPONSES, V2_REQUEST, request_body
 from explainops_server.rest.responses import JsonResponse, model_response
+from explainops_server.rest.v2_codec import InferRequest, OutputTensor, parse_request, render_response
 from explainops_server.service.audit import audit_lines, check_range, parse_time
 from explainops_server.service.contract import (
     AleResponse,
@@ -49,6 +47,7 @@ from explainops_server.service.dataplane import DataPlane
 from explainops_server.settings import ServerSettings
 
 INFERENCE_HEADER_LENGTH = "inference-header-content-length"
+V2_OUTPUTS = {"predict": "INT64", "probabilities": "FP64"}  # V2 infer's output tensors and their datatypes
 AUTHORISED = [Depends(bearer_scheme), Depends(check_bearer)]
 
 
@@ -203,26 +202,6 @@ def _check_numbers(data: Any, field: str) -> None:
             raise InvalidInput(f"{field}: expected numbers, got {type(item).__name__} {item!r:.40}")
 
 
-def _refuse_non_finite(json_part: bytes) -> None:
-    """NaN/Infinity make the body invalid JSON for kserve's parser; name the cell as V1 does."""
-    try:
-        payload = json.loads(json_part)
-    except (ValueError, RecursionError):
-        return
-    inputs = payload.get("inputs") if isinstance(payload, dict) else None
-    for i, tensor in enumerate(inputs if isinstance(inputs, list) else []):
-        data = tensor.get("data") if isinstance(tensor, dict) else None
-        flat, stack = 0, [data]
-        while stack:
-            item = stack.pop(0)
-            if isinstance(item, list):
-                stack[:0] = item
-            else:
-                if isinstance(item, float) and not math.isfinite(item):
-                    raise InvalidInput(f"inputs[{i}].data[{flat}]: NaN and infinity are not accepted")
-                flat += 1
-
-
 def _v2_rows(dp: DataPlane, body: bytes, headers: Any, name: str) -> tuple[InferRequest, np.ndarray]:
     if not body.strip():
         raise MalformedRequest("request body is empty; expected an inference request")
@@ -231,26 +210,16 @@ def _v2_rows(dp: DataPlane, body: bytes, headers: Any, name: str) -> tuple[Infer
         json_length = int(header_length) if header_length is not None else len(body)
     except ValueError:
         raise InvalidInput(f"{INFERENCE_HEADER_LENGTH}: not an integer") from None
-    try:
-        infer_request = InferRequest.from_bytes(body, json_length, name)
-    except KserveInvalidInput as exc:
-        if "Unrecognized request format" in str(exc):
-            _refuse_non_finite(body[:json_length])
-            raise MalformedRequest(f"request body is not valid JSON: {exc}") from None
-        raise InvalidInput(f"inputs: {exc}") from None
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise InvalidInput(f"inputs: malformed inference request ({type(exc).__name__}: {exc})") from None
+    infer_request = parse_request(body, json_length)
+    infer_request.check_outputs(list(V2_OUTPUTS))
     if len(infer_request.inputs) != 1:
         raise InvalidInput(f"inputs: expected exactly one input tensor, got {len(infer_request.inputs)}")
     tensor = infer_request.inputs[0]
     if tensor.datatype not in ("FP64", "FP32", "INT64", "INT32", "FP16", "INT16", "INT8", "UINT8"):
         raise InvalidInput(f"inputs[0].datatype: numeric tensor required, got {tensor.datatype!r}")
-    if tensor.data is not None and not isinstance(tensor.data, np.ndarray):
+    if tensor.data is not None:
         _check_numbers(tensor.data, "inputs[0].data")
-    try:
-        array = np.asarray(tensor.as_numpy())
-    except (ValueError, TypeError, OverflowError, KserveInvalidInput) as exc:
-        raise InvalidInput(f"inputs[0].data: {exc}") from None
+    array = tensor.as_numpy("inputs[0]")
     return infer_request, dp.validate(array, field="inputs[0]")
 
 
@@ -259,22 +228,17 @@ async def v2_infer(name: str, request: Request) -> Response:
     dp.check_model(name)
     infer_request, rows = _v2_rows(dp, await request.body(), request.headers, name)
     result = dp.predict(rows, request.state.request_id)
-    response = InferResponse(
+    content, json_length = render_response(
+        infer_request,
         response_id=infer_request.id or request.state.request_id,
         model_name=name,
         model_version=result.model_version,
-        infer_outputs=[
-            InferOutput("predict", [len(rows)], "INT64", data=result.labels.astype(np.int64)),
-            InferOutput("probabilities", list(result.probabilities.shape), "FP64", data=result.probabilities),
+        outputs=[
+            OutputTensor("predict", V2_OUTPUTS["predict"], result.labels.astype(np.int64)),
+            OutputTensor("probabilities", V2_OUTPUTS["probabilities"], result.probabilities),
         ],
         parameters={"prediction_ids": result.prediction_ids},
-        use_binary_outputs=infer_request.use_binary_outputs,
-        requested_outputs=infer_request.request_outputs,
     )
-    try:
-        content, json_length = response.to_rest()
-    except KserveInvalidInput as exc:
-        raise InvalidInput(f"outputs: {exc}") from None
     if json_length is None:
         return JsonResponse(content)
     return Response(
