@@ -79,7 +79,7 @@ bud=(buildah bud --layers --isolation chroot --network host --build-arg "DEBIAN_
 # pip inside a build must trust the same CA bundle the host trusts. Mounted for the build only,
 # never committed into an image.
 build_mounts() {
-  local ca=/etc/ssl/certs/ca-certificates.crt conf="$OUT/pip-build.conf"
+  local ca=/etc/ssl/certs/ca-certificates.crt conf="${OUT%/flavours}/pip-build.conf"
   [ -f "$ca" ] || return 0
   printf '[global]\ncert = /etc/explainops-build-ca.crt\n' > "$conf"
   echo "-v" "$ca:/etc/explainops-build-ca.crt:ro" "-v" "$conf:/etc/pip.conf:ro"
