@@ -56,9 +56,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def time_to_ready(command: list[str], port: int, extra_env: dict[str, str], timeout: float = 120) -> float:
+HOST_ENV = {k: v for k, v in os.environ.items() if not k.startswith("EXPLAINOPS_")}
+
+
+def time_to_ready(command: list[str], port: int, env: dict[str, str], timeout: float = 120) -> float:
     """Seconds from spawning `command` to the first 200 on its /v2/health/ready."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPLAINOPS_")} | extra_env
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
@@ -82,15 +84,19 @@ def time_to_ready(command: list[str], port: int, extra_env: dict[str, str], time
         proc.wait(30)
 
 
-def serve_command(version_dir: Path, data_dir: Path, explainer: str, port: int) -> list[str]:
-    return [str(BIN / "explainops-server"), "serve", "--model-name", "bench", "--model-uri", str(version_dir),
+def serve_command(
+    program: list[str], version_dir: Path, data_dir: Path, explainer: str, port: int
+) -> list[str]:
+    return [*program, "serve", "--model-name", "bench", "--model-uri", str(version_dir),
             "--data-dir", str(data_dir), "--host", "127.0.0.1", "--http-port", str(port),
             "--explainer", explainer, "--log-level", "warning"]  # fmt: skip
 
 
-def import_seconds(module: str) -> float | None:
+def import_seconds(python: list[str], env: dict[str, str], module: str) -> float | None:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, timeout=120)
+    done = subprocess.run(
+        [*python, "-c", f"import {module}"], env=env, cwd="/", capture_output=True, timeout=120
+    )
     return time.perf_counter() - started if done.returncode == 0 else None
 
 
@@ -105,8 +111,15 @@ def main() -> int:
     parser.add_argument(
         "--without-bytecode", action="store_true", help="also start each with no bytecode cache"
     )
+    parser.add_argument(
+        "--image-archive", type=Path, help="run the server and the baseline inside this image (root: chroot)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if args.image_archive and (args.ref or args.without_bytecode or args.model_dir):
+        parser.error(
+            "--image-archive runs the image's own server on a model it trains: no --ref, --without-bytecode, --model-dir"
+        )
     explainers = args.explainer or ["tree_shap", "kernel_shap", "anchor_tabular", "ale"]
     figures: dict[str, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="explainops-cold-") as tmp:
@@ -123,35 +136,45 @@ def main() -> int:
             (root / "no-bytecode").mkdir()
             empty = {"PYTHONPYCACHEPREFIX": str(root / "no-bytecode"), "PYTHONDONTWRITEBYTECODE": "1"}
             variants |= {f"{label}, no bytecode": env | empty for label, env in list(variants.items())}
+        # Where the processes run: this venv, or the image's root filesystem as the image's user.
+        python, program, env, inside = [sys.executable], [str(BIN / "explainops-server")], HOST_ENV, root
+        if args.image_archive:
+            from explainops_devtools.image_rootfs import ImageRun, unpack
+
+            image = ImageRun(root / "rootfs", unpack(args.image_archive, root / "rootfs"))
+            python, program = image.command("/opt/venv/bin/python"), image.argv()
+            env, inside = image.env, Path("/tmp")
         version_dir = args.model_dir
         if version_dir is None:
-            subprocess.run([sys.executable, str(ROOT / "examples" / "train_example_model.py"), "--out",
-                            str(root / "models" / "bench")], check=True, capture_output=True, timeout=600)  # fmt: skip
-            version_dir = root / "models" / "bench" / "v1"
+            train = "from explainops_server.models.example import train_example as t; import sys; t(sys.argv[1], sys.argv[2])"
+            subprocess.run([*python, "-c", train, str(inside / "models" / "bench"), str(inside / "data")],
+                           env=env, cwd="/", check=True, capture_output=True, timeout=600)  # fmt: skip
+            version_dir = inside / "models" / "bench" / "v1"
         baseline: list[float] = []
         ours: dict[tuple[str, str], list[float]] = {(v, e): [] for v in variants for e in explainers}
         for i in range(args.starts):
             port = free_port()
-            baseline.append(time_to_ready([sys.executable, "-c", BASELINE_APP, str(port)], port, {}))
+            baseline.append(time_to_ready([*python, "-c", BASELINE_APP, str(port)], port, env))
             for (variant, explainer), times in ours.items():
                 port = free_port()
-                data_dir = root / f"store-{len(times)}-{i}-{explainer}-{variant.replace(' ', '_')}"
-                command = serve_command(version_dir, data_dir, explainer, port)
-                times.append(time_to_ready(command, port, variants[variant]))
+                data_dir = inside / f"store-{len(times)}-{i}-{explainer}-{variant.replace(' ', '_')}"
+                command = serve_command(program, version_dir, data_dir, explainer, port)
+                times.append(time_to_ready(command, port, env | variants[variant]))
         figures["baseline_fastapi_uvicorn_s"] = statistics.median(baseline)
         for (variant, explainer), times in ours.items():
             key = f"serve_{explainer}_{variant}".replace(" ", "_").replace(",", "")
             figures[f"{key}_s"] = statistics.median(times)
             figures[f"{key}_ratio"] = statistics.median(times) / figures["baseline_fastapi_uvicorn_s"]
-        interpreter = statistics.median(import_seconds("sys") or 0.0 for _ in range(3))
+        interpreter = statistics.median(import_seconds(python, env, "sys") or 0.0 for _ in range(3))
         figures["python_startup_s"] = interpreter
         for module in IMPORTS:
-            seconds = import_seconds(module)
+            seconds = import_seconds(python, env, module)
             figures[f"import_{module}_s"] = None if seconds is None else max(0.0, seconds - interpreter)
 
     f = figures
+    where = f"in {args.image_archive.name}" if args.image_archive else "this venv"
     print(
-        f"\nCold start, spawn -> first 200 on /v2/health/ready (median of {args.starts}, this machine, this run)"
+        f"\nCold start, spawn -> first 200 on /v2/health/ready (median of {args.starts}, {where}, this run)"
     )
     print(f"  baseline: FastAPI + uvicorn, one route    {f['baseline_fastapi_uvicorn_s']:.2f} s")
     for variant in variants:

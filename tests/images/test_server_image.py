@@ -8,13 +8,10 @@ Each test runs only when the archive of the current tree exists (`hack/build-ima
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
-import stat
 import subprocess
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from explainops_devtools.image_rootfs import ImageRun, listing, unpack
+
 REPO = Path(__file__).resolve().parents[2]
-SITE_PACKAGES = "opt/venv/lib/python3.*/site-packages"
 MODEL = "image-check"
 FLAVOURS = {"default": [], "alibi": ["--flavour", "alibi"]}
 
@@ -38,63 +36,6 @@ def archive_of(flavour: str) -> Path:
         target = "make images" if flavour == "default" else "make image-alibi"
         pytest.skip(f"no {flavour} server image built from this tree ({path.name}); run `{target}`")
     return path
-
-
-def unpack(archive: Path, rootfs: Path) -> dict:
-    """Extracts the image's layers in order (whiteouts applied) and returns its config."""
-    with tarfile.open(archive) as outer:
-        (manifest,) = json.load(outer.extractfile("manifest.json"))
-        config = json.load(outer.extractfile(manifest["Config"]))
-        rootfs.mkdir()
-        for layer in manifest["Layers"]:
-            with tarfile.open(fileobj=outer.extractfile(layer)) as inner:
-                members = []
-                for member in inner:
-                    parent, _, base = member.name.rpartition("/")
-                    if base == ".wh..wh..opq":
-                        shutil.rmtree(rootfs / parent, ignore_errors=True)
-                    elif base.startswith(".wh."):
-                        target = rootfs / parent / base[len(".wh.") :]
-                        if target.is_dir():
-                            shutil.rmtree(target)
-                        else:
-                            target.unlink(missing_ok=True)
-                    else:
-                        members.append(member)
-                inner.extractall(rootfs, members=members, filter="tar")
-    (rootfs / "tmp").chmod(0o1777)  # what the pod's emptyDir at /tmp gives (the "tar" filter drops the sticky bit)
-    (rootfs / "dev").mkdir(exist_ok=True)
-    for name, minor in (("null", 3), ("zero", 5), ("urandom", 9)):  # the devices a container runtime provides
-        (rootfs / "dev" / name).unlink(missing_ok=True)  # the layer's own entry, if any, is not a usable device
-        os.mknod(rootfs / "dev" / name, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
-        (rootfs / "dev" / name).chmod(0o666)
-    return config["config"]
-
-
-def listing(archive: Path) -> list[str]:
-    names: list[str] = []
-    with tarfile.open(archive) as outer:
-        (manifest,) = json.load(outer.extractfile("manifest.json"))
-        for layer in manifest["Layers"]:
-            with tarfile.open(fileobj=outer.extractfile(layer)) as inner:
-                names.extend(inner.getnames())
-    return names
-
-
-class ImageRun:
-    """Runs commands of an unpacked image as its user, with its environment, on the host's loopback."""
-
-    def __init__(self, rootfs: Path, config: dict) -> None:
-        self.rootfs, self.user = rootfs, config.get("User", "0")
-        self.env = dict(item.split("=", 1) for item in config.get("Env", []))
-        self.entrypoint = config.get("Entrypoint") or []
-
-    def argv(self, *args: str) -> list[str]:
-        return ["chroot", f"--userspec={self.user}", str(self.rootfs), *self.entrypoint, *args]
-
-    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True, timeout=timeout,
-                              cwd="/", check=False)  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=sorted(FLAVOURS))
@@ -132,8 +73,8 @@ def test_image_trains_and_serves_an_explanation(image):
     trained = run.run("train", "--help")
     assert trained.returncode == 0 and "train" in (trained.stdout + trained.stderr)
     made = subprocess.run(  # the example model, made by the image's own Python and libraries
-        ["chroot", f"--userspec={run.user}", str(run.rootfs), "/opt/venv/bin/python", "-c",
-         "from explainops_server.models.example import train_example as t; t('/tmp/m', '/tmp/d', n_estimators=10, max_depth=3)"],
+        run.command("/opt/venv/bin/python", "-c",
+                    "from explainops_server.models.example import train_example as t; t('/tmp/m', '/tmp/d', n_estimators=10, max_depth=3)"),
         env=run.env, capture_output=True, text=True, timeout=300, check=False, cwd="/",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr[-2000:]
