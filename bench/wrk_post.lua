@@ -1,7 +1,8 @@
--- wrk script for bench_server.py: POST one JSON body, or single feedback records.
+-- wrk script for bench_server.py: POST one JSON body, or single feedback records, or plain GETs.
 --   BODY_FILE: POST this file's content on every request (predict latency).
 --   IDS_FILE:  POST one feedback record per request for these prediction ids (one per line), each
 --              with a distinct feedback_id built from RUN_TAG, so every request creates a record.
+--   neither:   GET the URL (a request that does no work: the throughput baseline).
 -- done() prints one machine-readable line: requests, non-2xx answers, socket errors, duration, latency.
 local run_tag = os.getenv("RUN_TAG") or tostring(os.time())
 local threads = {}
@@ -11,21 +12,24 @@ function setup(thread)
   thread:set("tag", run_tag .. "-" .. #threads)
 end
 
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
+local body_file = os.getenv("BODY_FILE")
+local ids_file = os.getenv("IDS_FILE")
+if body_file or ids_file then
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+end
 
 local ids = nil
 local counter = 0
 
 function init(args)
-  local body_file = os.getenv("BODY_FILE")
   if body_file then
     local f = assert(io.open(body_file, "rb"))
     wrk.body = f:read("*a")
     f:close()
-  else
+  elseif ids_file then
     ids = {}
-    for line in io.lines(os.getenv("IDS_FILE")) do ids[#ids + 1] = line end
+    for line in io.lines(ids_file) do ids[#ids + 1] = line end
   end
 end
 

@@ -16,12 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: $0 [--flavour alibi] [--print-archive]" >&2; exit 2; }
-flavour="" print_archive=""
+usage() { echo "usage: $0 [--flavour alibi] [--print-archive] [DIR:NAME ...]" >&2; exit 2; }
+flavour="" print_archive="" pairs=()
 while [ $# -gt 0 ]; do
   case $1 in
     --flavour) [ $# -ge 2 ] && [ "$2" = alibi ] || usage; flavour=$2; shift 2 ;;
     --print-archive) print_archive=1; shift ;;  # the server archive this tree builds into; builds nothing
+    *:*) pairs+=("$1"); shift ;;
     *) usage ;;
   esac
 done
@@ -33,7 +34,9 @@ OUT="${XDG_CACHE_HOME:-$HOME/.cache}/explainops/images"
 log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
 
 debian_image="${DEBIAN_IMAGE:-$(sed -n 's/^ARG DEBIAN_IMAGE=//p' explainer-server/Dockerfile)}"
+# Arguments, if any, replace the default list: DIR:NAME builds DIR/Dockerfile as $IMAGE_REPO/NAME.
 components=(explainer-server:explainops-server operator:explainops-operator)
+[ ${#pairs[@]} -eq 0 ] || components=("${pairs[@]}")
 flavour_args=()
 if [ "$flavour" = alibi ]; then
   debian_image="${DEBIAN_IMAGE:-debian:12.12-slim}"  # bookworm's Python 3.11, what requirements-alibi.lock is for
@@ -46,7 +49,11 @@ fi
 # Hash of a build context: the Dockerfile and every file it may copy (see .dockerignore).
 context_hash() {
   local dir=$1
-  { find requirements*.lock "$dir/pyproject.toml" "$dir/src" "$dir/Dockerfile" .dockerignore -type f \
+  local paths=() path
+  for path in "$dir/pyproject.toml" "$dir/src" "$dir/Dockerfile" "$dir"/*.py; do
+    [ -e "$path" ] && paths+=("$path")
+  done
+  { find requirements*.lock "${paths[@]}" .dockerignore -type f \
       ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*.egg-info*' | LC_ALL=C sort | xargs sha256sum
     echo "$debian_image${flavour:+ $flavour}"; } | sha256sum | cut -c1-16
 }
@@ -61,7 +68,7 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   for pair in "${components[@]}"; do
     dir=${pair%%:*} name=${pair#*:}
     docker build "${flavour_args[@]}" --build-arg "DEBIAN_IMAGE=$debian_image" -f "$dir/Dockerfile" \
-      -t "$IMAGE_REPO/${name%-alibi}:$IMAGE_TAG" .
+      -t "$IMAGE_REPO/${flavour:+explainops-server}${flavour:-$name}:$IMAGE_TAG" .
   done
   echo "docker"
   exit 0
@@ -114,7 +121,7 @@ for pair in "${components[@]}"; do
     log "$name: unchanged ($hash)"
     continue
   fi
-  image="$IMAGE_REPO/${name%-alibi}:$IMAGE_TAG"
+  image="$IMAGE_REPO/${flavour:+explainops-server}${flavour:-$name}:$IMAGE_TAG"  # the flavour: the server's name, tag -alibi
   log "building $image from $dir/Dockerfile"
   t0=$(date +%s)
   "${bud[@]}" "${mounts[@]}" --quiet -f "$dir/Dockerfile" -t "$image" . >/dev/null

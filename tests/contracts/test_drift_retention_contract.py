@@ -42,8 +42,8 @@ SPEC = {
 def test_rendered_args_carry_the_retention_to_server_and_trainer() -> None:
     spec = parse_spec(SPEC)
     isvc = render_inference_service(OWNER, spec, "v1", default_image="img")
-    sidecar = next(c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "transformer-container")
-    served = settings_from_args(build_parser().parse_args(sidecar["args"]))
+    serving = next(c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "kserve-container")
+    served = settings_from_args(build_parser().parse_args(serving["args"]))
     assert served.retention_seconds == 7 * 86_400
     run = TrainingRun(OWNER, spec, 1, "v1", "v2", "img", INPUT_DRIFT_ABOVE_THRESHOLD)
     args = build_retraining_job(run)["spec"]["template"]["spec"]["containers"][0]["args"]

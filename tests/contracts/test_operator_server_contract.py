@@ -70,7 +70,7 @@ def test_rendered_explainer_args_are_accepted_by_the_server(
     isvc = render_inference_service(
         OWNER, parse_spec(spec), "v1", default_image="ghcr.io/explainops/explainops-server:0.1.0"
     )
-    sidecar = next(c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "transformer-container")
+    sidecar = next(c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "kserve-container")
     args = sidecar["args"]
     name = args[args.index("--explainer") + 1]
     params = json.loads(args[args.index("--explainer-params") + 1])
@@ -100,7 +100,7 @@ def test_every_auth_scope_the_crd_accepts_reaches_the_server_setting(scope):
         "serving": {"authScope": scope, "authTokenSecretRef": {"name": "tok", "key": "token"}},
     })
     body = render_inference_service(OWNER, spec, "v1", default_image="img:1")
-    sidecar = next(c for c in body["spec"]["predictor"]["containers"] if c["name"] == "transformer-container")
+    sidecar = next(c for c in body["spec"]["predictor"]["containers"] if c["name"] == "kserve-container")
     rendered = {e["name"]: e.get("value") for e in sidecar["env"]}
     settings = ServerSettings(model_name="m", model_uri="/m", **(
         {"auth_scope": rendered["EXPLAINOPS_AUTH_SCOPE"]} if "EXPLAINOPS_AUTH_SCOPE" in rendered else {}))
@@ -118,3 +118,29 @@ def test_auth_scope_all_without_a_token_is_refused_by_the_operator_too():
         })
     crd = CRD.read_text()
     assert "self.authScope == 'feedback' || has(self.authTokenSecretRef)" in crd  # the same rule, for the API server
+
+
+@pytest.mark.parametrize("placement", ["Sidecar", "InProcess"])
+def test_every_rendered_container_is_a_valid_server_command(placement: str) -> None:
+    """Both containers of the split (and the one InProcess container) start with what the operator renders:
+    the server's own parser and settings accept every argument, and the roles fit together."""
+    from explainops_server.cli import build_parser, settings_from_args
+
+    spec = parse_spec({
+        "model": {"storageUri": "file:///models/breast-cancer", "version": "v1"},
+        "explainer": {"type": "AnchorTabular", "placement": placement},
+    })
+    body = render_inference_service(OWNER, spec, "v1", default_image="img:1")
+    parsed = {c["name"]: settings_from_args(build_parser().parse_args(c["args"]))
+              for c in body["spec"]["predictor"]["containers"]}
+    if placement == "InProcess":
+        assert {name: s.role for name, s in parsed.items()} == {"kserve-container": "standalone"}
+        return
+    serving, sidecar = parsed["kserve-container"], parsed["explainer"]
+    assert (serving.role, sidecar.role) == ("predictor", "explainer")
+    assert serving.explainer_url == f"http://{sidecar.host}:{sidecar.http_port}"
+    assert sidecar.host == "127.0.0.1"  # the sidecar is reachable from its own pod only
+    # The predictor names and caches what the sidecar computes: the same explainer configuration.
+    assert (serving.explainer, serving.explainer_params, serving.explain_timeout) == (
+        sidecar.explainer, sidecar.explainer_params, sidecar.explain_timeout)
+    assert sidecar.explain_cache_size == 0

@@ -34,7 +34,7 @@ def test_the_demo_retrains_and_promotes_on_real_pods(tmp_path: Path) -> None:
     assert status["modelVersion"] == "v2"
     assert status["retraining"]["lastResult"]["outcome"] == "Promoted"
     assert report["kserve_status"]["Ready"] == "True"
-    assert report["jobs"] == ["breast-cancer-retrain-1", "setup-breast-cancer"]
+    assert report["jobs"] == ["breast-cancer-retrain-1", "setup-models-breast-cancer"]
     assert report["pods_v1"] and report["pods_v2"] and set(report["pods_v1"]) != set(report["pods_v2"])
     # The drift hurt v1; v2, trained on the experts' labels, wins back most of it.
     drifted_v1, drifted_v2 = report["accuracy_after_drift"][0], report["accuracy_after_retraining"][0]

@@ -70,24 +70,46 @@ def test_shape_names_labels_and_owner() -> None:
     assert list(containers(body)) == [PREDICTOR_CONTAINER, EXPLAINER_CONTAINER]
 
 
-def test_collocation_roles_ports_and_model_uri() -> None:
+def test_sidecar_split_roles_ports_and_model_uri() -> None:
     found = containers(render(BASE_SPEC, version="v7"))
-    predictor, explainer = found[PREDICTOR_CONTAINER], found[EXPLAINER_CONTAINER]
-    for container in (predictor, explainer):
+    serving, explainer = found[PREDICTOR_CONTAINER], found[EXPLAINER_CONTAINER]
+    for container in (serving, explainer):
         assert container["image"] == IMAGE
         assert container["command"] == ["explainops-server"]
         assert container["args"][0] == "serve"
         assert flag(container["args"], "--model-name") == "breast-cancer"
         assert flag(container["args"], "--model-uri") == "/var/lib/explainops/models/breast-cancer/v7"
         assert flag(container["args"], "--model-format") == "skops"
-    assert flag(predictor["args"], "--role") == "predictor"
-    assert flag(predictor["args"], "--http-port") == "8085"
-    assert flag(predictor["args"], "--host") == "127.0.0.1"
-    assert "ports" not in predictor  # only the sidecar receives the pod's traffic
+    # kserve-container receives the pod's traffic and hands explanations to the sidecar over localhost.
+    assert flag(serving["args"], "--role") == "predictor"
+    assert flag(serving["args"], "--explainer-url") == "http://127.0.0.1:8081"
+    assert (flag(serving["args"], "--host"), flag(serving["args"], "--http-port")) == ("0.0.0.0", "8080")
+    assert serving["ports"] == [{"name": "http1", "containerPort": 8080, "protocol": "TCP"}]
+    assert serving["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
     assert flag(explainer["args"], "--role") == "explainer"
-    assert flag(explainer["args"], "--http-port") == "8080"
-    assert explainer["ports"] == [{"name": "http1", "containerPort": 8080, "protocol": "TCP"}]
-    assert explainer["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+    assert (flag(explainer["args"], "--host"), flag(explainer["args"], "--http-port")) == ("127.0.0.1", "8081")
+    # Knative allows ports and probes on the serving container only.
+    assert not {"ports", "readinessProbe", "livenessProbe", "startupProbe"} & set(explainer)
+
+
+def test_in_process_placement_is_one_container() -> None:
+    (only,) = render(with_field("explainer.placement", "InProcess"))["spec"]["predictor"]["containers"]
+    assert only["name"] == PREDICTOR_CONTAINER
+    assert flag(only["args"], "--role") == "standalone"
+    assert "--explainer-url" not in only["args"]
+    assert flag(only["args"], "--explainer") == "tree_shap"
+
+
+def test_the_sidecar_has_its_own_resources() -> None:
+    body = render(with_field("explainer.resources", {"requests": {"cpu": "2", "memory": "1Gi"},
+                                                     "limits": {"cpu": "3", "memory": "2Gi"}}))
+    found = containers(body)
+    assert found[EXPLAINER_CONTAINER]["resources"] == {"requests": {"cpu": "2", "memory": "1Gi"},
+                                                       "limits": {"cpu": "3", "memory": "2Gi"}}
+    assert found[PREDICTOR_CONTAINER]["resources"] == {"requests": {"cpu": "100m", "memory": "512Mi"},
+                                                       "limits": {"cpu": "1", "memory": "1Gi"}}
+    with pytest.raises(InvalidSpecError, match=r"spec\.explainer\.resources\.requests"):
+        parse_spec(with_field("explainer.resources", {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}))
 
 
 @pytest.mark.parametrize(
@@ -120,29 +142,31 @@ def test_explainer_timeouts_workers_and_cache() -> None:
                                   "cache": {"enabled": True, "maxEntries": 99}}))
     args = containers(body)[EXPLAINER_CONTAINER]["args"]
     assert (flag(args, "--explain-timeout"), flag(args, "--explain-workers")) == ("45", "3")
-    assert flag(args, "--explain-cache-size") == "99"
+    assert flag(args, "--explain-cache-size") == "0"  # the serving container caches what it returns
+    assert flag(containers(body)[PREDICTOR_CONTAINER]["args"], "--explain-cache-size") == "99"
     assert body["spec"]["predictor"]["timeout"] == 55  # KServe must not cut an explanation short
     disabled = render(spec(explainer={"type": "KernelShap", "cache": {"enabled": False, "maxEntries": 99}}))
-    assert flag(containers(disabled)[EXPLAINER_CONTAINER]["args"], "--explain-cache-size") == "0"
+    assert flag(containers(disabled)[PREDICTOR_CONTAINER]["args"], "--explain-cache-size") == "0"
 
 
 def test_sqlite_store_is_in_the_model_root_and_needs_no_secret() -> None:
-    explainer = containers(render(BASE_SPEC))[EXPLAINER_CONTAINER]
+    explainer = containers(render(BASE_SPEC))[PREDICTOR_CONTAINER]
     assert flag(explainer["args"], "--feedback-store") == "sqlite:////var/lib/explainops/models/breast-cancer/feedback.db"
     assert "EXPLAINOPS_FEEDBACK_STORE" not in env(explainer)
 
 
-def test_secrets_reach_the_sidecar_as_env_never_as_args() -> None:
+def test_secrets_reach_the_serving_container_as_env_never_as_args() -> None:
     body = render(spec(
         serving={"replicas": 2, "authTokenSecretRef": {"name": "tok", "key": "token"}},
         feedback={"store": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}},
     ))
     found = containers(body)
-    explainer_env = env(found[EXPLAINER_CONTAINER])
-    assert explainer_env["EXPLAINOPS_FEEDBACK_STORE"] == {"secretKeyRef": {"name": "pg", "key": "dsn"}}
-    assert explainer_env["EXPLAINOPS_AUTH_TOKEN"] == {"secretKeyRef": {"name": "tok", "key": "token"}}
-    assert "--feedback-store" not in found[EXPLAINER_CONTAINER]["args"]
-    assert "EXPLAINOPS_AUTH_TOKEN" not in env(found[PREDICTOR_CONTAINER])  # the predictor records nothing
+    serving_env = env(found[PREDICTOR_CONTAINER])
+    assert serving_env["EXPLAINOPS_FEEDBACK_STORE"] == {"secretKeyRef": {"name": "pg", "key": "dsn"}}
+    assert serving_env["EXPLAINOPS_AUTH_TOKEN"] == {"secretKeyRef": {"name": "tok", "key": "token"}}
+    assert "--feedback-store" not in found[PREDICTOR_CONTAINER]["args"]
+    # The sidecar records nothing and is reachable over localhost only: no store, no token.
+    assert not {"EXPLAINOPS_FEEDBACK_STORE", "EXPLAINOPS_AUTH_TOKEN"} & set(env(found[EXPLAINER_CONTAINER]))
 
 
 def test_replicas_resources_image_override() -> None:
@@ -155,11 +179,9 @@ def test_replicas_resources_image_override() -> None:
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 4)
     for container in predictor["containers"]:
         assert container["image"] == "registry.local/srv:2"
-        # The cpu limit is rendered (KServe's default, 1): KServe's webhook has nothing left to add.
-        assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"},
-                                          "limits": {"memory": "2Gi", "cpu": "1"}}
-    a, b = predictor["containers"]
-    assert a["resources"] is not b["resources"]  # no shared mutable dicts between containers
+    # The cpu limit is rendered (KServe's default, 1): KServe's webhook has nothing left to add.
+    assert containers(body)[PREDICTOR_CONTAINER]["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"},
+                                                                 "limits": {"memory": "2Gi", "cpu": "1"}}
     assert render(BASE_SPEC)["spec"]["predictor"]["maxReplicas"] == 1
 
 
@@ -202,8 +224,8 @@ def test_model_storage(uri: str, root: str, claim: str | None) -> None:
 def test_pvc_volume_read_only_except_for_the_sqlite_writer() -> None:
     sqlite_body = render(with_field("model.storageUri", "pvc://models/bc"))
     mounts = {c["name"]: c["volumeMounts"] for c in sqlite_body["spec"]["predictor"]["containers"]}
-    assert {"name": "model-store", "mountPath": "/mnt/models", "readOnly": True} in mounts[PREDICTOR_CONTAINER]
-    assert {"name": "model-store", "mountPath": "/mnt/models", "readOnly": False} in mounts[EXPLAINER_CONTAINER]
+    assert {"name": "model-store", "mountPath": "/mnt/models", "readOnly": False} in mounts[PREDICTOR_CONTAINER]
+    assert {"name": "model-store", "mountPath": "/mnt/models", "readOnly": True} in mounts[EXPLAINER_CONTAINER]
     assert {"name": "model-store", "persistentVolumeClaim": {"claimName": "models"}} in sqlite_body["spec"][
         "predictor"]["volumes"]
 
@@ -258,7 +280,7 @@ def test_is_current_ignores_server_defaults_but_not_drift() -> None:
     desired = render(BASE_SPEC)
     live = copy.deepcopy(desired)
     live["metadata"].update({"uid": "x", "resourceVersion": "9", "generation": 1})
-    live["spec"]["predictor"]["containers"][0]["terminationMessagePolicy"] = "File"  # a server default
+    live["spec"]["predictor"]["containers"][0]["terminationMessagePath"] = "/dev/termination-log"  # a server default
     live["status"] = {"url": "http://x"}
     assert inference_service_is_current(desired, live)
     assert not inference_service_is_current(desired, None)
@@ -401,7 +423,8 @@ def test_deployment_mode_follows_kserve(live_status: dict[str, str], annotation:
     ids=["request-above-kserve-limit", "limits-only", "crd-default", "extended-resource"],
 )
 def test_resources_are_explicit_and_requests_never_exceed_limits(resources: dict, expected: dict) -> None:
-    for container in containers(render(with_field("serving.resources", resources))).values():
+    body = spec(serving={"resources": resources}, explainer={"type": "KernelShap", "resources": resources})
+    for container in containers(render(body)).values():  # the serving container's and the sidecar's
         assert container["resources"] == expected
         for name, request in container["resources"]["requests"].items():
             assert parse_quantity(request) <= parse_quantity(container["resources"]["limits"][name])

@@ -103,6 +103,42 @@ def test_not_ready_message_carries_kserve_detail() -> None:
     assert ready is not None and "image pull backoff" in ready["message"]
 
 
+def test_a_serving_container_that_stops_at_start_is_named_with_its_message() -> None:
+    live = inference_service(ready="False", message="MinimumReplicasUnavailable")
+    problem = "spec.explainer.type: TreeShap needs a tree ensemble; this model is Pipeline(StandardScaler, LogisticRegression)"
+    live["status"]["modelStatus"] = {"transitionStatus": "BlockedByFailedLoad", "lastFailureInfo": {
+        "reason": "ModelLoadFailed", "exitCode": 3, "message": f"explainops-server: cannot start\n{problem}\n"}}
+    out = c.serving_status(None, generation=1, model_version="v1", inference_service=live, rendered_current=True,
+                           now=T0)
+    ready = c.get_condition(out["conditions"], c.READY)
+    assert ready is not None and (ready["status"], ready["reason"]) == ("False", Reason.MODEL_LOAD_FAILED)
+    assert problem in ready["message"] and "exit code 3" in ready["message"]
+    live["status"]["modelStatus"]["lastFailureInfo"]["message"] = "x" * 5000  # a long log tail is cut
+    assert len(c.inference_service_readiness(live)[2]) < 1200
+    live["status"]["conditions"][0]["status"] = "True"  # a recovered model: the old failure no longer counts
+    assert c.inference_service_readiness(live)[0] == "True"
+
+
+def test_the_serving_containers_own_termination_message_is_found_in_its_pods() -> None:
+    crashed = {"status": {"containerStatuses": [
+        {"name": "explainer", "state": {"running": {}}},
+        {"name": "kserve-container", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+         "lastState": {"terminated": {"exitCode": 3, "message": "explainops-server: cannot start: no v9\n"}}},
+    ]}}
+    assert c.serving_container_failure([crashed]) == (
+        "the serving container stopped at start (exit code 3): explainops-server: cannot start: no v9")
+    running = {"status": {"containerStatuses": [{"name": "kserve-container", "state": {"running": {}}}]}}
+    assert c.serving_container_failure([running]) is None
+    finished_cleanly = {"status": {"containerStatuses": [
+        {"name": "kserve-container", "state": {"terminated": {"exitCode": 0, "message": "bye"}}}]}}
+    assert c.serving_container_failure([finished_cleanly, {"status": {}}]) is None
+    live = inference_service(ready="False", message="MinimumReplicasUnavailable")
+    out = c.serving_status(None, generation=1, model_version="v9", inference_service=live, rendered_current=True,
+                           start_failure=c.serving_container_failure([crashed]), now=T0)
+    ready = c.get_condition(out["conditions"], c.READY)
+    assert ready is not None and ready["reason"] == Reason.MODEL_LOAD_FAILED and "no v9" in ready["message"]
+
+
 def test_invalid_spec_status_names_the_field() -> None:
     out = c.invalid_spec_status(None, generation=2, message="spec.model.trustPickle: must be true", now=T0)
     ready = c.get_condition(out["conditions"], c.READY)

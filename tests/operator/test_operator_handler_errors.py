@@ -72,14 +72,16 @@ def test_spec_parsed_once_and_reused_for_the_same_generation() -> None:
         parse_event({**body(BASE_SPEC), "metadata": {"name": "Bad", "namespace": "ml", "uid": "u"}})
 
 
-def test_retraining_timer_runs_at_the_configured_interval() -> None:
-    """A kopf timer at retraining_interval_seconds (no memo throttle), read when the handlers load."""
+def test_timers_run_at_the_configured_intervals() -> None:
+    """kopf timers at retraining_interval_seconds and serving_check_interval_seconds (no memo throttle),
+    read when the handlers load."""
     code = (
         "import kopf, explainops_operator.handlers.retraining;"
         "print([(h.id, h.interval) for h in kopf.get_default_registry()._spawning.get_all_handlers()])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
-        env={"EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS": "7.5", "PATH": ""},
+        env={"EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS": "7.5",
+             "EXPLAINOPS_OPERATOR_SERVING_CHECK_INTERVAL_SECONDS": "4.5", "PATH": ""},
     )
-    assert result.stdout.strip().splitlines()[-1] == "[('retraining_tick', 7.5)]"
+    assert result.stdout.strip().splitlines()[-1] == "[('check_serving', 4.5), ('retraining_tick', 7.5)]"

@@ -53,6 +53,7 @@ def test_apply_renders_the_inference_service(cluster: Cluster, run_operator: Any
         assert flag(found[EXPLAINER_CONTAINER]["args"], "--role") == "explainer"
         assert flag(found[EXPLAINER_CONTAINER]["args"], "--explainer") == "kernel_shap"
         assert flag(found[EXPLAINER_CONTAINER]["args"], "--model-uri").endswith("/breast-cancer/v1")
+        assert flag(found[PREDICTOR_CONTAINER]["args"], "--model-uri").endswith("/breast-cancer/v1")
         # Until KServe reports readiness, the status says so truthfully: Unknown before KServe has a
         # status, False once it reports the predictor not ready (this model's files are not on the node).
         pending = wait_for(lambda: condition(cluster.get_xm("bc"), "InferenceServiceReady"), "a condition")
@@ -99,10 +100,11 @@ def test_spec_update_patches_in_place(cluster: Cluster, run_operator: Any) -> No
         assert second["metadata"]["generation"] == first["metadata"]["generation"] + 1
         explainer = containers(second)[EXPLAINER_CONTAINER]
         assert flag(explainer["args"], "--explain-workers") == "3"
+        serving = containers(second)[PREDICTOR_CONTAINER]
         # Fields no longer rendered are removed (server-side apply), not left behind.
         # cpu/memory requests and limits are always explicit: the memory request no longer given is derived
         # from its limit (not the old 512Mi left behind), the cpu limit is KServe's default.
-        assert explainer["resources"] == {"requests": {"cpu": "500m", "memory": "2Gi"},
+        assert serving["resources"] == {"requests": {"cpu": "500m", "memory": "2Gi"},
                                           "limits": {"memory": "2Gi", "cpu": "1"}}
 
 
@@ -199,3 +201,26 @@ def test_spec_change_that_renders_the_same_writes_no_inference_service(cluster: 
         after = cluster.get_is("bc")
         assert after is not None
         assert after["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+def test_a_model_the_server_cannot_load_is_not_ready_with_the_servers_own_reason(
+    cluster: Cluster, run_operator: Any
+) -> None:
+    """The server refuses to start (no such version on the volume); KServe reports the container's last
+    lines in lastFailureInfo, and the operator's Ready says why, not only that replicas are missing."""
+    with run_operator():
+        cluster.provide_model()
+        cluster.create_xm(manifest("bc", with_field("model.version", "v9", SERVED_SPEC)))
+
+        def refused() -> dict[str, Any] | None:
+            ready = condition(cluster.get_xm("bc"), "Ready")
+            return ready if ready.get("reason") == "ModelLoadFailed" else None
+
+        try:
+            ready = wait_for(refused, "Ready=False with reason ModelLoadFailed", READY_SECONDS)
+        except pytest.fail.Exception as exc:
+            isvc = cluster.get_is("bc") or {}
+            raise AssertionError(f"{exc}; Ready {condition(cluster.get_xm('bc'), 'Ready')}; "
+                                 f"KServe status {isvc.get('status')}") from None
+        assert ready["status"] == "False"
+        assert "cannot start" in ready["message"] and "/v9" in ready["message"], ready["message"]

@@ -96,7 +96,7 @@ def test_job_shape_follows_the_contract():
 def test_trainer_reads_the_feedback_store_the_server_writes():
     isvc = render_inference_service(OWNER, parse_spec(SPEC), "v2", default_image="img")
     explainer = next(
-        c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "transformer-container"
+        c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "kserve-container"
     )
     job_args = pod_of(build_retraining_job(run()))["containers"][0]["args"]
     assert flag(job_args, "--feedback-store") == flag(explainer["args"], "--feedback-store")
@@ -108,7 +108,7 @@ def test_retention_reaches_the_server_and_the_trainer():
     body = {**SPEC, "feedback": {"retention": "36h"}}
     isvc = render_inference_service(OWNER, parse_spec(body), "v2", default_image="img")
     explainer = next(
-        c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "transformer-container"
+        c for c in isvc["spec"]["predictor"]["containers"] if c["name"] == "kserve-container"
     )
     assert flag(explainer["args"], "--retention-seconds") == str(36 * 3600)
     job = build_retraining_job(run(body))

@@ -109,7 +109,7 @@ class GatedExplainer:
         return result
 
 
-def test_full_pool_gives_503_and_slow_explanation_gives_504(run_server, small_model):
+def test_full_pool_and_slow_explanation_both_give_503_with_retry_after(run_server, small_model):
     server = run_server(small_model, explain_workers=1, explain_queue=0, explain_timeout=1.0)
     gate = threading.Event()
     gated = GatedExplainer(server.dataplane.explainer, gate)
@@ -131,4 +131,6 @@ def test_full_pool_gives_503_and_slow_explanation_gives_504(run_server, small_mo
     gate.set()
     assert busy.status_code == 503 and busy.json()["error"] == "explainer_busy"
     assert int(busy.headers["retry-after"]) >= 1
-    assert timed_out.status_code == 504 and timed_out.json()["error"] == "explanation_timeout"
+    assert timed_out.status_code == 503 and timed_out.json()["error"] == "explanation_timeout"
+    assert int(timed_out.headers["retry-after"]) >= 1
+    assert "configured limit of 1 s" in timed_out.json()["detail"]

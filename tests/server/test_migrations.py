@@ -94,20 +94,23 @@ class LegacyPostgres:
         self.dsn = dsn
 
     def _connect(self):
-        import psycopg
+        from explainops_server.feedback.postgres_dsn import connect
 
-        return psycopg.connect(self.dsn)
+        return connect(self.dsn)
 
     def create_and_fill(self) -> None:
         predictions, feedback = legacy_rows()
-        with self._connect() as conn, conn.cursor() as cur:
+        with self._connect() as conn:
+            cur = conn.cursor()
             cur.execute((TESTDATA / "schema_before_migrations_postgres.sql").read_text())
             cur.executemany(INSERT_PREDICTION.format(p="%s"), predictions)
             cur.executemany(INSERT_FEEDBACK.format(p="%s"), feedback)
             cur.execute("SELECT setval('feedback_seq_seq', (SELECT MAX(seq) FROM feedback))")
+            conn.commit()
 
     def dump(self) -> dict[str, list[tuple]]:
-        with self._connect() as conn, conn.cursor() as cur:
+        with self._connect() as conn:
+            cur = conn.cursor()
             result = {}
             for table, sql in DUMP.items():
                 cur.execute(sql)
@@ -115,7 +118,8 @@ class LegacyPostgres:
             return result
 
     def tables(self) -> set[str]:
-        with self._connect() as conn, conn.cursor() as cur:
+        with self._connect() as conn:
+            cur = conn.cursor()
             cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
             return {row[0] for row in cur.fetchall()}
 

@@ -13,7 +13,9 @@ import time
 import httpx
 import pytest
 
+from explainops_server import errors
 from explainops_server.errors import ExplanationTimeout
+from explainops_server.rest.responses import from_error
 from explainops_server.service.explain_pool import ExplainPool, checkpoint
 from explainops_server.service.metrics import LOSS_COUNTERS
 
@@ -86,6 +88,33 @@ def test_queued_rows_of_a_timed_out_request_never_start():
     assert started == [0] and pool.cancelled_tasks == 5
 
 
+def _error_classes(base=errors.ExplainOpsError):
+    for sub in base.__subclasses__():
+        yield sub
+        yield from _error_classes(sub)
+
+
+@pytest.mark.parametrize("error", sorted(_error_classes(), key=lambda c: c.__name__), ids=lambda c: c.__name__)
+def test_every_5xx_of_the_hierarchy_is_a_503_with_retry_after_or_a_fault(error):
+    """503 means "try again later" and always says when; 500 is kept for faults (bad artifact, config)."""
+    response = from_error(error("detail"))
+    assert response.status_code in (500, 503) or response.status_code < 500
+    if response.status_code == 503:
+        assert int(response.headers["retry-after"]) >= 1
+
+
+def test_a_timed_out_global_explanation_answers_503_too(run_server, example_model):
+    """ALE runs in the same pool as `:explain`, and a deadline there gives the same answer."""
+    server = run_server(example_model, explain_timeout=0.001, explain_workers=1, explain_queue=0)
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        response = http.get(f"/v1/models/{MODEL}/explanations/ale")
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "explanation_timeout"
+        assert "configured limit of 0.001 s" in response.json()["detail"]
+        assert int(response.headers["retry-after"]) >= 1
+        wait_until(lambda: server.dataplane.pool.in_use == 0, "the ALE worker stops")
+
+
 def test_the_queue_is_fair_between_a_long_and_a_short_request():
     pool = ExplainPool(workers=1, queue=2, timeout=60)
     order: list[str] = []
@@ -127,7 +156,9 @@ def test_a_timed_out_anchors_explanation_frees_its_worker(run_server, example_mo
     pool = server.dataplane.pool
     with httpx.Client(base_url=server.url, timeout=60) as http:
         response = http.post(EXPLAIN, json={"instances": example_model.holdout[:1].tolist()})
-        assert response.status_code == 504 and response.json()["error"] == "explanation_timeout"
+        assert response.status_code == 503 and response.json()["error"] == "explanation_timeout"
+        assert int(response.headers["retry-after"]) >= 1
+        assert "configured limit of 0.005 s" in response.json()["detail"]
         wait_until(lambda: pool.in_use == 0, "the Anchors worker stops")
         assert pool.cancelled_tasks == 1 and len(server.dataplane.cache) == 0
         assert http.get("/v2/health/live").status_code == 200

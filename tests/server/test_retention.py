@@ -98,14 +98,16 @@ def test_the_server_deletes_expired_rows_and_reports_the_store_in_metrics(run_se
 @pytest.mark.postgres
 def test_postgres_replicas_take_turns_deleting(postgres_dsn):
     """While one replica holds the retention lock, another skips its round instead of waiting."""
-    import psycopg
+    from explainops_server.feedback.postgres import RETENTION_LOCK
+    from explainops_server.feedback.postgres_dsn import connect
 
     with open_store(postgres_dsn) as store:
         store.record_predictions([prediction("old", NOW - 40 * DAY)])
-        with psycopg.connect(postgres_dsn) as other, other.transaction(), other.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(74210502)")
+        with connect(postgres_dsn) as other:  # a transaction from the first statement on
+            other.cursor().execute("SELECT pg_advisory_xact_lock(%s)", (RETENTION_LOCK,))
             assert store.delete_expired(MODEL, NOW - RETENTION, 10).skipped
             assert store.row_counts()["predictions"] == 1
+            other.rollback()
         assert store.delete_expired(MODEL, NOW - RETENTION, 10).predictions == 1
 
 

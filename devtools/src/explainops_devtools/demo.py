@@ -155,6 +155,8 @@ class Demo:
     keep_running: bool = False
     timeout_scale: float = 1.0
     cluster: Any = None
+    # A node shared with others (its CRD installed already): the operator watches the demo's namespace only.
+    shared_node: bool = False
     api: Any = None
     url: str = ""
     report: dict[str, Any] = field(default_factory=dict)
@@ -170,6 +172,9 @@ class Demo:
         from explainops_devtools.cluster.existing import ExistingCluster
         from explainops_devtools.cluster.settings import ClusterSettings
 
+        if self.cluster is not None:  # given by the caller (a node already up): used as it is
+            self.api = self.cluster.api_client()
+            return
         try:
             existing = ExistingCluster.from_environment()
             if existing is not None:
@@ -195,6 +200,8 @@ class Demo:
         args = [helm[-1], "upgrade", "--install", "explainops", str(repo_root() / "charts" / "explainops"),
                 "--namespace", OPERATOR_NAMESPACE, "--create-namespace", "--wait", "--timeout", "180s",
                 "--set-json", 'operator.extraEnv=[{"name":"EXPLAINOPS_OPERATOR_RETRAINING_INTERVAL_SECONDS","value":"2"}]']
+        if self.shared_node:
+            args += ["--set-json", f'watchNamespaces=["{NAMESPACE}"]', "--set", "crds.enabled=false"]
         done = subprocess.run(args, env=env, capture_output=True, text=True, check=False,
                               timeout=self.timeout(300))
         if done.returncode:
@@ -405,8 +412,10 @@ class Demo:
             xm = self.manifest()
             self.report["thresholds"] = xm["spec"]["feedback"]["thresholds"]
             self.report["explainer"] = (xm["spec"].get("explainer") or {}).get("type")
+            applied_at = time.monotonic()
             self.apply_model(xm)
             obj = self.wait_ready()
+            self.report["ready_seconds"] = time.monotonic() - applied_at
             self.report["first_version"] = obj["status"].get("modelVersion")
             isvc = self.isvc()
             self.report["kserve_status"] = {c["type"]: c["status"] for c in isvc["status"].get("conditions", [])}
@@ -567,6 +576,8 @@ def format_report(report: dict[str, Any]) -> str:
         if isinstance(after.get("error_rate"), float)
         else "feedback at trigger        n/a"
     )
+    if report.get("ready_seconds") is not None:
+        lines.append(f"apply -> Ready             {report['ready_seconds']:.0f} s (KServe pods Ready)")
     if report.get("promotion_seconds") is not None:
         lines.append(f"threshold -> promotion     {report['promotion_seconds']:.0f} s (Job pod, gate, new pods Ready)")
     if report.get("rolled_back_to"):

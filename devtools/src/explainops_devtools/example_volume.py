@@ -25,7 +25,7 @@ def setup_job(claim: str, model_name: str, *, n_estimators: int, image: str) -> 
         f"os.chown('{MOUNT}', {SERVER_UID}, {SERVER_UID})"
     )
     return {
-        "metadata": {"name": f"setup-{model_name}"},
+        "metadata": {"name": f"setup-{claim}-{model_name}"},
         "spec": {"backoffLimit": 0, "template": {"spec": {
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 1,

@@ -92,25 +92,27 @@ class ThrowawayPostgres:
 
     def fresh_schema_dsn(self) -> str:
         """A DSN whose search_path is a new, empty schema: one per test, no table leaks between tests."""
-        import psycopg
+        from explainops_server.feedback.postgres_dsn import connect  # the store's own DSN reading
 
         schema = f"t_{uuid.uuid4().hex[:16]}"
         assert re.fullmatch(r"t_[0-9a-f]{16}", schema)
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
+        with connect(self.dsn, autocommit=True) as conn:
+            conn.cursor().execute(f'CREATE SCHEMA "{schema}"')
         self.schemas.append(schema)
         separator = "&" if "?" in self.dsn else "?"
         return f"{self.dsn}{separator}options={quote(f'-csearch_path={schema}')}"
 
     def stop(self) -> None:
         if self.root is None:
-            import psycopg
+            import pg8000.dbapi
+
+            from explainops_server.feedback.postgres_dsn import connect
 
             try:
-                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                with connect(self.dsn, autocommit=True) as conn:
                     for schema in self.schemas:
-                        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            except psycopg.Error:
+                        conn.cursor().execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            except pg8000.dbapi.Error:
                 pass
             return
         subprocess.run(

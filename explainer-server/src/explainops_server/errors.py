@@ -4,17 +4,22 @@ from __future__ import annotations
 
 
 class ExplainOpsError(Exception):
-    """Base class: `kind` is the machine-readable error, `status` the HTTP status it maps to."""
+    """Base class: `kind` is the machine-readable error, `status` the HTTP status it maps to.
+
+    `retry_after` (seconds) becomes the `Retry-After` header; every 503 carries one, so that a client
+    can tell "try again later" from a fault (the only 5xx the server answers on purpose is 503).
+    """
 
     kind = "internal_error"
     status = 500
+    default_retry_after: float | None = None
 
     def __init__(
         self, detail: str, *, retry_after: float | None = None, headers: dict[str, str] | None = None
     ) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.retry_after = retry_after
+        self.retry_after = retry_after if retry_after is not None else self.default_retry_after
         self.headers = headers or {}
 
 
@@ -68,6 +73,15 @@ class Unauthorized(ExplainOpsError):
 class ExplainerBusy(ExplainOpsError):
     kind = "explainer_busy"
     status = 503
+    default_retry_after = 1.0
+
+
+class ExplainerUnavailable(ExplainOpsError):
+    """The explainer sidecar this server hands explanations to does not answer."""
+
+    kind = "explainer_unavailable"
+    status = 503
+    default_retry_after = 5.0
 
 
 class RecorderBusy(ExplainOpsError):
@@ -75,11 +89,17 @@ class RecorderBusy(ExplainOpsError):
 
     kind = "recorder_busy"
     status = 503
+    default_retry_after = 1.0
 
 
 class ExplanationTimeout(ExplainOpsError):
+    """An explanation past its deadline. 503, not 504: the server is not a gateway waiting on an
+    upstream, it refused to spend more of its bounded explanation capacity on this request; like a
+    busy pool, that is "try again later" (Retry-After), and the worker is already freed."""
+
     kind = "explanation_timeout"
-    status = 504
+    status = 503
+    default_retry_after = 1.0
 
 
 class FeedbackConflict(ExplainOpsError):
@@ -99,6 +119,7 @@ class ArtifactError(ExplainOpsError):
 class StoreError(ExplainOpsError):
     kind = "store_error"
     status = 503
+    default_retry_after = 5.0
 
 
 class ConfigurationError(ExplainOpsError):
@@ -118,3 +139,15 @@ class FeedbackTooLate(ExplainOpsError):
 
     kind = "feedback_too_late"
     status = 422
+
+
+def error_class(kind: str) -> type[ExplainOpsError]:
+    """The class of the hierarchy whose `kind` this is (ExplainOpsError when none is): errors that cross
+    a process boundary, from the explainer sidecar, are raised again as what they were."""
+    pending: list[type[ExplainOpsError]] = [ExplainOpsError]
+    while pending:
+        cls = pending.pop()
+        if cls.kind == kind:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return ExplainOpsError

@@ -34,9 +34,16 @@ class ServerSettings(BaseSettings):
     trust_pickle: bool = Field(
         default=False, description="Allow joblib/pickle artifacts (runs code on load)."
     )
-    role: Literal["explainer", "predictor"] = Field(
-        default="explainer",
-        description="explainer: predict + explain + feedback + console; predictor: predict only, nothing recorded.",
+    role: Literal["standalone", "predictor", "explainer"] = Field(
+        default="standalone",
+        description="standalone: predict, explain, feedback and console in one process; predictor: the same, "
+        "with explanations computed by the explainer at explainer_url; explainer: explanations only, "
+        "nothing recorded (the predictor pod's sidecar).",
+    )
+    explainer_url: str | None = Field(
+        default=None,
+        pattern=r"^http://[^/\s]+$",
+        description="Base URL of the explainer sidecar (role predictor only), e.g. http://127.0.0.1:8081.",
     )
     explainer: ExplainerName = Field(default="anchor_tabular", description="Explainer used by :explain.")
     explainer_backend: ExplainerBackend = Field(
@@ -45,7 +52,9 @@ class ServerSettings(BaseSettings):
     explainer_params: dict[str, Any] = Field(
         default_factory=dict, description="JSON object of explainer parameters (see README)."
     )
-    explain_timeout: float = Field(default=30.0, gt=0, description="Seconds before an explanation gives 504.")
+    explain_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds before an explanation gives 503 (explanation_timeout, Retry-After)."
+    )
     explain_workers: int = Field(default=2, ge=1, le=64, description="Explanations computed concurrently.")
     explain_queue: int = Field(
         default=4, ge=0, le=1024, description="Explanations allowed to wait for a worker before 503."
@@ -133,6 +142,12 @@ class ServerSettings(BaseSettings):
             parse_params(self.explainer, EXPLAINER_PARAMS[self.explainer], self.explainer_params)
         except ConfigurationError as exc:
             raise ValueError(exc.detail) from None
+        return self
+
+    @model_validator(mode="after")
+    def _explainer_url_for_predictor(self) -> ServerSettings:
+        if (self.role == "predictor") != (self.explainer_url is not None):
+            raise ValueError("explainer_url: required with role predictor, and only with it")
         return self
 
     @model_validator(mode="after")

@@ -1,8 +1,9 @@
 """Pure: ExplainableModel -> the InferenceService it renders, plus names, labels and storage paths.
 
-Collocation (see operator/README.md): the predictor pod runs two containers of the same image,
-`kserve-container` (`serve --role predictor`, port 8085, localhost only) and `transformer-container`
-(`serve --role explainer`, port 8080), which receives the pod's traffic and loads the model in-process.
+The sidecar split (see operator/README.md): the predictor pod runs `kserve-container`
+(`serve --role predictor`, port 8080: the pod's traffic, predictions, feedback, console) and, with
+`spec.explainer.placement: Sidecar`, the `explainer` sidecar (`serve --role explainer`, localhost:8081),
+which holds the same model in-process and computes the explanations on its own resources.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ ANNOTATION_RENDERED_HASH = "explainops.dev/rendered-hash"
 MANAGER = "explainops-operator"
 
 PREDICTOR_CONTAINER = "kserve-container"
-EXPLAINER_CONTAINER = "transformer-container"
-PREDICTOR_PORT = 8085
-EXPLAINER_PORT = 8080
+EXPLAINER_CONTAINER = "explainer"
+SERVING_PORT = 8080
+EXPLAINER_PORT = 8081  # the sidecar's, on localhost only
 SERVER_COMMAND = "explainops-server"
 RUN_AS_USER = 10001
 PVC_MOUNT_PATH = "/mnt/models"
@@ -205,28 +206,9 @@ def _model_args(name: str, spec: ExplainableModelSpec, version: str) -> list[str
     return args
 
 
-def predictor_args(name: str, spec: ExplainableModelSpec, version: str) -> list[str]:
-    """kserve-container: predict only, reachable from the sidecar over localhost."""
-    return [
-        "serve",
-        "--role",
-        "predictor",
-        *_model_args(name, spec, version),
-        "--host",
-        "127.0.0.1",
-        "--http-port",
-        str(PREDICTOR_PORT),
-    ]
-
-
-def explainer_args(name: str, spec: ExplainableModelSpec, version: str) -> list[str]:
-    """transformer-container: predict + explain + feedback + console, the pod's entry point."""
+def _explainer_args(spec: ExplainableModelSpec, *, cache_entries: int) -> list[str]:
     explainer = spec.explainer
     return [
-        "serve",
-        "--role",
-        "explainer",
-        *_model_args(name, spec, version),
         "--explainer",
         EXPLAINER_NAMES[explainer.type],
         "--explainer-backend",
@@ -238,12 +220,43 @@ def explainer_args(name: str, spec: ExplainableModelSpec, version: str) -> list[
         "--explain-workers",
         str(explainer.workers),
         "--explain-cache-size",
-        str(explainer.cache.max_entries if explainer.cache.enabled else 0),
+        str(cache_entries),
+    ]
+
+
+def serving_args(name: str, spec: ExplainableModelSpec, version: str) -> list[str]:
+    """kserve-container, the pod's entry point: predict, feedback, console, and explanations (computed by
+    the sidecar, or in-process with placement InProcess)."""
+    sidecar = spec.explainer.placement == "Sidecar"
+    cache = spec.explainer.cache
+    return [
+        "serve",
+        "--role",
+        "predictor" if sidecar else "standalone",
+        *(["--explainer-url", f"http://127.0.0.1:{EXPLAINER_PORT}"] if sidecar else []),
+        *_model_args(name, spec, version),
+        *_explainer_args(spec, cache_entries=cache.max_entries if cache.enabled else 0),
         *feedback_store_args(spec),
         "--retention-seconds",
         str(spec.feedback.retention_seconds),
         "--host",
         "0.0.0.0",
+        "--http-port",
+        str(SERVING_PORT),
+    ]
+
+
+def explainer_args(name: str, spec: ExplainableModelSpec, version: str) -> list[str]:
+    """The explainer sidecar: explanations only, nothing recorded, reachable over localhost (the serving
+    container caches what it returns)."""
+    return [
+        "serve",
+        "--role",
+        "explainer",
+        *_model_args(name, spec, version),
+        *_explainer_args(spec, cache_entries=0),
+        "--host",
+        "127.0.0.1",
         "--http-port",
         str(EXPLAINER_PORT),
     ]
@@ -323,7 +336,7 @@ def _mounts(storage: ModelStorage, *, writable_model_root: bool) -> list[dict[st
 
 def _health_probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
     return {
-        "httpGet": {"path": path, "port": EXPLAINER_PORT},
+        "httpGet": {"path": path, "port": SERVING_PORT},
         "periodSeconds": period,
         "failureThreshold": failures,
         "timeoutSeconds": 5,
@@ -344,43 +357,50 @@ def render_inference_service(
     labels = {**model_labels(owner.name), LABEL_MODEL_VERSION: version}
     mode = spec.serving.deployment_mode  # None: KServe's configured default
 
-    def container_resources() -> dict[str, dict[str, str]]:  # a fresh dict per container
-        return rendered_resources(spec.serving.resources)
-
-    explainer_env = _common_env() + feedback_store_env(spec)
+    serving_env = _common_env() + feedback_store_env(spec)
     if spec.serving.auth_token_secret_ref is not None:
         ref = spec.serving.auth_token_secret_ref
-        explainer_env.append(_secret_env("EXPLAINOPS_AUTH_TOKEN", ref.name, ref.key))
+        serving_env.append(_secret_env("EXPLAINOPS_AUTH_TOKEN", ref.name, ref.key))
     if spec.serving.auth_scope != "feedback":  # the server's default; keeps existing renders unchanged
-        explainer_env.append({"name": "EXPLAINOPS_AUTH_SCOPE", "value": spec.serving.auth_scope})
+        serving_env.append({"name": "EXPLAINOPS_AUTH_SCOPE", "value": spec.serving.auth_scope})
 
-    predictor_container = {
-        "name": PREDICTOR_CONTAINER,
-        "image": image,
-        "imagePullPolicy": pull_policy,
-        "command": [SERVER_COMMAND],
-        "args": predictor_args(owner.name, spec, version),
-        "env": _common_env(),
-        "resources": container_resources(),
-        "securityContext": container_security_context(),
-        "volumeMounts": _mounts(storage, writable_model_root=False),
-    }
-    explainer_container = {
-        "name": EXPLAINER_CONTAINER,
-        "image": image,
-        "imagePullPolicy": pull_policy,
-        "command": [SERVER_COMMAND],
-        "args": explainer_args(owner.name, spec, version),
-        "env": explainer_env,
-        "ports": [{"name": "http1", "containerPort": EXPLAINER_PORT, "protocol": "TCP"}],
-        "resources": container_resources(),
-        "securityContext": container_security_context(),
-        "volumeMounts": _mounts(storage, writable_model_root=writes_sqlite),
-        # Loading the model and fitting the explainer can take a while; startup covers that.
-        "startupProbe": _health_probe("/v2/health/live", period=5, failures=60),
-        "livenessProbe": _health_probe("/v2/health/live", period=10, failures=3),
-        "readinessProbe": _health_probe("/v2/health/ready", period=5, failures=3),
-    }
+    containers = [
+        {
+            "name": PREDICTOR_CONTAINER,
+            "image": image,
+            "imagePullPolicy": pull_policy,
+            "command": [SERVER_COMMAND],
+            "args": serving_args(owner.name, spec, version),
+            "env": serving_env,
+            "ports": [{"name": "http1", "containerPort": SERVING_PORT, "protocol": "TCP"}],
+            "resources": rendered_resources(spec.serving.resources),
+            "securityContext": container_security_context(),
+            "volumeMounts": _mounts(storage, writable_model_root=writes_sqlite),
+            # A start-up failure's last lines become the container's termination message, which KServe
+            # reports in status.modelStatus.lastFailureInfo and the operator in Ready.
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            # Loading the model and fitting the explainer can take a while; startup covers that. Readiness
+            # includes the sidecar's, so a pod is Ready only when it explains too.
+            "startupProbe": _health_probe("/v2/health/live", period=5, failures=60),
+            "livenessProbe": _health_probe("/v2/health/live", period=10, failures=3),
+            "readinessProbe": _health_probe("/v2/health/ready", period=5, failures=3),
+        }
+    ]
+    if spec.explainer.placement == "Sidecar":
+        # No ports and no probes: Knative allows them on the serving container only (its default flags).
+        containers.append(
+            {
+                "name": EXPLAINER_CONTAINER,
+                "image": image,
+                "imagePullPolicy": pull_policy,
+                "command": [SERVER_COMMAND],
+                "args": explainer_args(owner.name, spec, version),
+                "env": _common_env(),
+                "resources": rendered_resources(spec.explainer.resources),
+                "securityContext": container_security_context(),
+                "volumeMounts": _mounts(storage, writable_model_root=False),
+            }
+        )
     volumes: list[dict[str, Any]] = [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "1Gi"}}]
     if storage.volume is not None:
         volumes.append(storage.volume)
@@ -393,7 +413,7 @@ def render_inference_service(
         # No pod-level securityContext: Knative refuses one unless kubernetes.podspec-securitycontext is
         # on; the containers carry theirs.
         "automountServiceAccountToken": False,
-        "containers": [predictor_container, explainer_container],
+        "containers": containers,
         "volumes": volumes,
     }
     if mode == STANDARD:

@@ -32,6 +32,7 @@ class Reason:
     INFERENCE_SERVICE_PENDING = "InferenceServicePending"
     INFERENCE_SERVICE_MISSING = "InferenceServiceMissing"
     INFERENCE_SERVICE_REJECTED = "InferenceServiceRejected"
+    MODEL_LOAD_FAILED = "ModelLoadFailed"  # the serving container stops at start (KServe's lastFailureInfo)
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -102,7 +103,9 @@ def status_patch(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) 
 # --------------------------------------------------------------------------- serving status
 
 
-def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> tuple[str, str, str]:
+def inference_service_readiness(
+    inference_service: Mapping[str, Any] | None, start_failure: str | None = None
+) -> tuple[str, str, str]:
     """(status, reason, message) of the InferenceServiceReady condition, from what KServe promises: its
     conditions and its per-component status. Not status.observedGeneration: KServe copies that from the
     Deployment (or the Knative Service), so it says nothing about the InferenceService's generation."""
@@ -114,6 +117,9 @@ def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> 
     if ready is None:
         return UNKNOWN, Reason.INFERENCE_SERVICE_PENDING, "waiting for KServe to report the InferenceService's readiness"
     if ready.get("status") != TRUE:
+        failure = start_failure or _load_failure(status)
+        if failure is not None:
+            return FALSE, Reason.MODEL_LOAD_FAILED, failure
         return FALSE, Reason.INFERENCE_SERVICE_NOT_READY, f"InferenceService not ready: {_not_ready_detail(kserve_conditions)}"
     predictor = (status.get("components") or {}).get("predictor") or {}
     created, ready_revision = predictor.get("latestCreatedRevision"), predictor.get("latestReadyRevision")
@@ -124,6 +130,46 @@ def inference_service_readiness(inference_service: Mapping[str, Any] | None) -> 
             f"KServe is rolling out revision {created} (ready: {ready_revision or 'none'})",
         )
     return TRUE, Reason.INFERENCE_SERVICE_READY, f"InferenceService ready at {inference_service_url(status) or '?'}"
+
+
+MAX_FAILURE_MESSAGE = 1024
+
+
+def _failure_text(message: Any, exit_code: Any) -> str | None:
+    text = str(message or "").strip()
+    if not text:
+        return None
+    if len(text) > MAX_FAILURE_MESSAGE:
+        text = "..." + text[-MAX_FAILURE_MESSAGE:]
+    return f"the serving container stopped at start (exit code {exit_code}): {text}"
+
+
+def _load_failure(is_status: Mapping[str, Any]) -> str | None:
+    """Where KServe reports it (status.modelStatus.lastFailureInfo, filled from the Pods by some KServe
+    versions and modes)."""
+    info = (is_status.get("modelStatus") or {}).get("lastFailureInfo") or {}
+    return _failure_text(info.get("message"), info.get("exitCode"))
+
+
+def serving_container_failure(pods: Sequence[Mapping[str, Any]], container: str = "kserve-container") -> str | None:
+    """Why the serving container of the InferenceService's Pods stopped, from the Pods themselves: its
+    termination message (the server's start-up refusal, via FallbackToLogsOnError), None while none failed."""
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if status.get("name") != container:
+                continue
+            for state in ((status.get("state") or {}).get("terminated"),
+                          (status.get("lastState") or {}).get("terminated")):
+                if state and state.get("exitCode"):
+                    failure = _failure_text(state.get("message") or state.get("reason"), state.get("exitCode"))
+                    if failure is not None:
+                        return failure
+    return None
+
+
+def kserve_ready(inference_service: Mapping[str, Any] | None) -> bool:
+    ready = get_condition(((inference_service or {}).get("status") or {}).get("conditions"), "Ready")
+    return ready is not None and ready.get("status") == TRUE
 
 
 def _not_ready_detail(kserve_conditions: Sequence[Mapping[str, Any]]) -> str:
@@ -163,6 +209,7 @@ def serving_status(
     inference_service: Mapping[str, Any] | None,
     rendered_current: bool,
     requirement: str | None = None,
+    start_failure: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The serving fields of the status (observedGeneration, modelVersion, url, address, Ready and
@@ -171,9 +218,10 @@ def serving_status(
     `rendered_current` says whether the InferenceService already renders this generation's spec; only
     then does observedGeneration advance and can Ready be True. `requirement` (e.g. the Knative feature
     flags the pod needs) is added to every message that is not Ready, where it may be the cause.
+    `start_failure` (see `serving_container_failure`) says why the serving container stopped.
     """
     current = current or {}
-    is_status, is_reason, is_message = inference_service_readiness(inference_service)
+    is_status, is_reason, is_message = inference_service_readiness(inference_service, start_failure)
     if requirement and is_status != TRUE:
         is_message = f"{is_message}; {requirement}"
     conditions = set_condition(

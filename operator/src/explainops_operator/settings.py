@@ -47,6 +47,9 @@ class OperatorSettings(BaseSettings):
     retraining_interval_seconds: float = Field(
         default=3.0, gt=0, description="How often feedback stats are read and running Jobs are checked."
     )
+    serving_check_interval_seconds: float = Field(
+        default=10.0, gt=0, description="How often a model that is not Ready is checked for a failed serving container."
+    )
     stats_timeout_seconds: float = Field(default=2.0, gt=0, description="Timeout of one stats request.")
     verbose: bool = Field(default=False, description="Debug logging.")
 

@@ -167,27 +167,6 @@ class ExplanationCache(_Model):
     max_entries: Annotated[int, Field(ge=1, le=1_000_000)] = 1024
 
 
-class ExplainerSpec(_Model):
-    type: ExplainerType
-    backend: ExplainerBackend = "explainops"
-    params: ExplainerParams | None = None
-    timeout_seconds: Annotated[int, Field(ge=1, le=600)] = 30
-    workers: Annotated[int, Field(ge=1, le=64)] = 2
-    cache: ExplanationCache = Field(default_factory=ExplanationCache)
-
-    def given_params(self) -> dict[str, Any]:
-        """spec.explainer.params as set, by their CRD names."""
-        return self.params.given() if self.params is not None else {}
-
-    @model_validator(mode="after")
-    def _params_fit_the_type(self) -> ExplainerSpec:
-        for name in self.given_params():
-            allowed = EXPLAINER_PARAM_TYPES[name]
-            if self.type not in allowed:
-                raise SpecFieldError(f"params.{name}", f"applies only to type {' or '.join(allowed)}")
-        return self
-
-
 class Resources(_Model):
     requests: Annotated[dict[str, Quantity], Field(max_length=8)] | None = None
     limits: Annotated[dict[str, Quantity], Field(max_length=8)] | None = None
@@ -208,6 +187,31 @@ class Resources(_Model):
         if self.limits:
             out["limits"] = {name: str(amount) for name, amount in self.limits.items()}
         return out
+
+
+class ExplainerSpec(_Model):
+    type: ExplainerType
+    backend: ExplainerBackend = "explainops"
+    params: ExplainerParams | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=600)] = 30
+    workers: Annotated[int, Field(ge=1, le=64)] = 2
+    placement: Literal["Sidecar", "InProcess"] = "Sidecar"
+    resources: Resources = Field(
+        default_factory=lambda: Resources(requests={"cpu": "100m", "memory": "512Mi"}, limits={"memory": "1Gi"})
+    )
+    cache: ExplanationCache = Field(default_factory=ExplanationCache)
+
+    def given_params(self) -> dict[str, Any]:
+        """spec.explainer.params as set, by their CRD names."""
+        return self.params.given() if self.params is not None else {}
+
+    @model_validator(mode="after")
+    def _params_fit_the_type(self) -> ExplainerSpec:
+        for name in self.given_params():
+            allowed = EXPLAINER_PARAM_TYPES[name]
+            if self.type not in allowed:
+                raise SpecFieldError(f"params.{name}", f"applies only to type {' or '.join(allowed)}")
+        return self
 
 
 class ServingSpec(_Model):

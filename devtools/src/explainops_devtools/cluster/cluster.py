@@ -499,6 +499,10 @@ class Cluster:
     def api_client(self) -> ApiClient:
         from kubernetes.client import ApiClient, Configuration
 
+        if self.ca is None and self.detached and self.kubeconfig_path is not None and self.kubeconfig_path.exists():
+            from kubernetes.config import new_client_from_config  # a node another process started
+
+            return new_client_from_config(config_file=str(self.kubeconfig_path))
         if not self.server or self.ca is None:
             raise ClusterError("cluster not started")
         config = Configuration(host=self.server)

@@ -38,9 +38,16 @@ class Explainer(ABC):
     @property
     def config_key(self) -> str:
         """Identifies the explainer configuration in cache keys."""
-        return json.dumps(
-            {"explainer": self.name, "backend": self.backend, **self.params}, sort_keys=True, default=str
-        )
+        return self._key(self.params)
+
+    @classmethod
+    def key_for(cls, params: dict[str, Any]) -> str:
+        """`config_key` of this explainer with these parameters, without fitting one."""
+        return cls._key(parse_params(cls.name, cls.params_model, params).model_dump())
+
+    @classmethod
+    def _key(cls, checked_params: dict[str, Any]) -> str:
+        return json.dumps({"explainer": cls.name, "backend": cls.backend, **checked_params}, sort_keys=True, default=str)
 
     @abstractmethod
     def fit(self, background: np.ndarray) -> None: ...

@@ -36,6 +36,17 @@ ALIBI_EXPLAINERS: dict[str, type[Explainer]] = {
 BACKENDS: dict[str, dict[str, type[Explainer]]] = {DEFAULT_BACKEND: EXPLAINERS, "alibi": ALIBI_EXPLAINERS}
 
 
+def explainer_class(name: str, backend: str = DEFAULT_BACKEND) -> type[Explainer]:
+    try:
+        explainers = BACKENDS[backend]
+    except KeyError:
+        raise ConfigurationError(f"unknown explainer backend {backend!r}; known: {', '.join(BACKENDS)}") from None
+    try:
+        return explainers[name]
+    except KeyError:
+        raise ConfigurationError(f"unknown explainer {name!r}; known: {', '.join(explainers)}") from None
+
+
 def build_explainer(
     name: str,
     model: ExplainableModel,
@@ -43,12 +54,4 @@ def build_explainer(
     params: dict[str, Any] | None = None,
     backend: str = DEFAULT_BACKEND,
 ) -> Explainer:
-    try:
-        explainers = BACKENDS[backend]
-    except KeyError:
-        raise ConfigurationError(f"unknown explainer backend {backend!r}; known: {', '.join(BACKENDS)}") from None
-    try:
-        cls = explainers[name]
-    except KeyError:
-        raise ConfigurationError(f"unknown explainer {name!r}; known: {', '.join(explainers)}") from None
-    return cls(model, background, params or {})
+    return explainer_class(name, backend)(model, background, params or {})

@@ -111,6 +111,14 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
         """Serialise schema changes with other processes, inside the transaction (if the transaction
         alone does not already)."""
 
+    def _lock_feedback(self, cursor: Any) -> None:
+        """Serialise feedback writers with other processes (if the transaction alone does not already),
+        so that the duplicate / conflict check below sees every record committed before it."""
+
+    def _insert_many(self, cur: Any, statement: str, rows: Sequence[tuple]) -> None:
+        """Run the one-row INSERT `statement` for every row, in this transaction."""
+        cur.executemany(self._sql(statement), rows)
+
     def _sql(self, statement: str) -> str:
         placeholder = self.dialect.placeholder
         return statement if placeholder == "?" else statement.replace("?", placeholder)
@@ -153,7 +161,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
             for r in records
         ]
         with self._tx() as cur:
-            cur.executemany(self._sql(INSERT_PREDICTION), rows)
+            self._insert_many(cur, INSERT_PREDICTION, rows)
 
     def _select_in(self, cur: Any, sql_prefix: str, values: list[str]) -> list[tuple]:
         found: list[tuple] = []
@@ -170,6 +178,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
         if not records:
             return []
         with self._tx() as cur:
+            self._lock_feedback(cur)
             prediction_ids = sorted({r.prediction_id for r in records})
             known = {
                 pid: (name, version, float(created))
@@ -234,7 +243,7 @@ class SqlFeedbackStore(SqlLifecycleMixin, FeedbackStore):
                 )
             failed = any(o.status in ("unknown_prediction", "conflict", "too_late") for o in outcomes)
             if new_rows and not (atomic and failed):
-                cur.executemany(self._sql(INSERT_FEEDBACK), new_rows)
+                self._insert_many(cur, INSERT_FEEDBACK, new_rows)
             return outcomes
 
     def version_stats(self, model_name: str, window: int) -> list[VersionStats]:

@@ -61,7 +61,7 @@ def create_app(settings: ServerSettings, dataplane: DataPlane | None = None) -> 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        plane.close()
+        await plane.aclose()
 
     from explainops_server import __version__
 
@@ -79,7 +79,7 @@ def create_app(settings: ServerSettings, dataplane: DataPlane | None = None) -> 
     app.include_router(build_router(settings))
     install_offline_docs(app)
     console = console_directory()
-    if console is not None and settings.role == "explainer":
+    if console is not None and plane.records:
         app.mount("/console", StaticFiles(directory=console, html=True), name="console")
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes)
     app.hot_routes, app.hot_app = hot_path(plane, settings)

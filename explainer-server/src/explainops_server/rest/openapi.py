@@ -22,7 +22,17 @@ REF = "#/components/schemas/{model}"
 DOCS_ASSETS = "/docs/assets"
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 405, 409, 413, 415, 422, 503, 504)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 405, 409, 413, 415, 422)
+}
+# The only 5xx answered on purpose: overload or a deadline, never a fault of the request.
+ERROR_RESPONSES[503] = {
+    "model": ErrorBody,
+    "description": "Try again later: explainer_busy, explanation_timeout (past the configured explain "
+    "timeout, its worker stopped), explainer_unavailable (the explainer sidecar does not answer), "
+    "recorder_busy or store_error",
+    "headers": {
+        "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+    },
 }
 
 V2_REQUEST = {

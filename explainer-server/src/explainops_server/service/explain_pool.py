@@ -5,9 +5,9 @@
 - Fair: a request is a list of tasks (one per row). A free worker takes the next task of the admitted
   request that has had the fewest tasks started (the oldest among equals), so a 1-row request that
   arrives behind a 10-row one waits only for the rows already running.
-- Cancellable: a request past its deadline gets 504, its remaining tasks are dropped, and the running
-  one stops at its next `checkpoint()` (the model the explainers call checks it before every batch
-  it evaluates). The request holds its slot until its worker has really stopped, so the bound stays
+- Cancellable: a request past its deadline gets 503 (explanation_timeout, with Retry-After), its
+  remaining tasks are dropped, and the running one stops at its next `checkpoint()` (the model the
+  explainers call checks it before every batch it evaluates). The request holds its slot until its worker has really stopped, so the bound stays
   honest, but that is one model batch, not the rest of a long explanation.
 """
 
@@ -130,9 +130,11 @@ class ExplainPool:
             raise
 
     def _timeout_error(self) -> ExplanationTimeout:
-        # Retry-After as on 503: the client may try again later (a cached result then answers at once).
+        # Retry after about one deadline: by then the capacity this request held is free again.
         return ExplanationTimeout(
-            f"explanation did not finish within {self.timeout:g} s", retry_after=max(1.0, self.timeout)
+            f"explanation timed out: it did not finish within the configured limit of {self.timeout:g} s "
+            "(explain timeout: --explain-timeout, spec.explainer.timeoutSeconds); try again later",
+            retry_after=max(1.0, self.timeout),
         )
 
     def _abandon(self, job: _Job) -> None:

@@ -153,7 +153,7 @@ LOSS_COUNTERS: tuple[tuple[str, str, Callable[[DataPlane], int]], ...] = (
     ),
     (
         "explainops_explain_timeouts",
-        "Explanation requests answered 504",
+        "Explanation requests that ran past their deadline (503 explanation_timeout)",
         lambda dp: dp.pool.timeouts if dp.pool else 0,
     ),
     (
@@ -222,7 +222,7 @@ class DataPlaneMetrics:
         )
         self.explain_refusals = Counter(
             "explainops_explain_refusals",
-            "Explanation requests refused, by reason: busy (503), timeout (504), too_many_rows (422)",
+            "Explanation requests refused, by reason: busy (503), timeout (503), too_many_rows (422)",
             ["reason"],
             registry=self.registry,
         )

@@ -136,7 +136,11 @@ def _sync_status(
     """Write the serving status computed from the freshly read ExplainableModel and the live
     InferenceService. Everything is recomputed from the fresh object, so a concurrent promotion
     (status.modelVersion) or spec change is never overwritten with an older view; its spec is the
-    event's parsed one when the generation is unchanged."""
+    event's parsed one when the generation is unchanged. While KServe does not report Ready, the
+    predictor Pods are read for a serving container that stopped at start."""
+    failure = None
+    if live_is is not None and not conditions.kserve_ready(live_is):
+        failure = conditions.serving_container_failure(inferenceservices.predictor_pods(namespace, name))
 
     def compute(current: dict[str, Any]) -> dict[str, Any] | None:
         if current["metadata"].get("deletionTimestamp"):
@@ -154,6 +158,7 @@ def _sync_status(
             inference_service=live_is,
             rendered_current=inference_service_is_current(desired_is, live_is),
             requirement=serving_requirement(spec, live_is),
+            start_failure=failure,
         )
         return conditions.status_patch(current.get("status"), desired)
 
@@ -234,3 +239,18 @@ def mirror_inference_service(event: kopf.RawEvent, body: kopf.Body, logger: logg
         reconcile(owner, logger)
     except OperatorError as exc:
         logger.warning(f"could not mirror InferenceService {namespace}/{model_name}: {exc}")
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=get_settings().serving_check_interval_seconds, sharp=False)
+def check_serving(name: str, namespace: str, status: kopf.Status, logger: logging.Logger, **_: Any) -> None:
+    """A serving container that stops at start changes no InferenceService (KServe reports only that
+    replicas are missing), so no event says why: while the model is not Ready, look again."""
+    ready = conditions.get_condition(status.get("conditions"), conditions.READY)
+    if ready is not None and ready.get("status") == conditions.TRUE:
+        return
+    try:
+        live = inferenceservices.get_inference_service(namespace, name)
+        if live is not None:
+            _sync_status(namespace, name, live_is=live)
+    except OperatorError as exc:
+        logger.warning(f"could not check the InferenceService {namespace}/{name}: {exc}")

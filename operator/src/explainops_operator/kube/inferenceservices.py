@@ -7,7 +7,7 @@ from typing import Any
 
 from explainops_operator.builders import IS_GROUP, IS_PLURAL, IS_VERSION, MANAGER
 from explainops_operator.errors import NotFoundError
-from explainops_operator.kube.client import custom_objects
+from explainops_operator.kube.client import api_client, custom_objects
 from explainops_operator.kube.errors import api_call, raw_body
 from explainops_operator.settings import get_settings
 
@@ -43,3 +43,19 @@ def apply_inference_service(body: dict[str, Any]) -> dict[str, Any]:
         )
     )
     return dict(json.loads(raw_body(response)))
+
+
+KSERVE_INFERENCE_SERVICE_LABEL = "serving.kserve.io/inferenceservice"
+
+
+def predictor_pods(namespace: str, name: str) -> list[dict[str, Any]]:
+    """The Pods KServe runs for the InferenceService (its label), as dicts."""
+    from kubernetes import client
+
+    pods = api_call(
+        lambda: client.CoreV1Api(api_client()).list_namespaced_pod(
+            namespace, label_selector=f"{KSERVE_INFERENCE_SERVICE_LABEL}={name}",
+            _request_timeout=get_settings().api_timeout_seconds,
+        )
+    )
+    return [api_client().sanitize_for_serialization(pod) for pod in pods.items]
