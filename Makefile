@@ -44,7 +44,8 @@ $(BIN)/.installed: requirements.lock explainer-server/pyproject.toml operator/py
 	@[ "$$($(PY) -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" = "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" ] \
 	  || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --python $(PY) --quiet -r requirements.lock
+	@# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set, every start would compile it again.
+	$(BIN)/uv pip install --python $(PY) --quiet --compile-bytecode -r requirements.lock
 	$(BIN)/uv pip install --python $(PY) --quiet --no-deps -e explainer-server -e operator -e devtools
 	@touch $@
 
@@ -57,7 +58,7 @@ install-alibi: $(ALIBI_BIN)/.installed ## Build .venv-alibi (the optional Alibi 
 $(ALIBI_BIN)/.installed: requirements-alibi.lock explainer-server/pyproject.toml
 	@test -x $(ALIBI_BIN)/python || $(ALIBI_PYTHON) -m venv $(ALIBI_VENV)
 	$(ALIBI_BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(ALIBI_BIN)/uv pip install --python $(ALIBI_BIN)/python --quiet -r requirements-alibi.lock
+	$(ALIBI_BIN)/uv pip install --python $(ALIBI_BIN)/python --quiet --compile-bytecode -r requirements-alibi.lock
 	$(ALIBI_BIN)/uv pip install --python $(ALIBI_BIN)/python --quiet --no-deps -e explainer-server
 	@touch $@
 
@@ -166,6 +167,10 @@ bench: install install-alibi system-packages cluster-bins images ## Run the benc
 .PHONY: images
 images: system-packages ## Build the server, operator and pause images from the Dockerfiles (Docker if it runs, else buildah); cached by content.
 	@IMAGE_REPO=$(IMAGE_REPO) IMAGE_TAG=$(IMAGE_TAG) hack/build-images.sh >/dev/null
+
+.PHONY: image-alibi
+image-alibi: system-packages ## Build the server's optional Alibi flavour (BSL 1.1, bookworm, Python 3.11); not part of `images`.
+	@IMAGE_REPO=$(IMAGE_REPO) IMAGE_TAG=$(IMAGE_TAG) hack/build-images.sh --flavour alibi >/dev/null
 
 .PHONY: clean
 clean: ## Remove build outputs (not the cached binaries).

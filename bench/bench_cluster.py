@@ -251,14 +251,24 @@ def main(argv: list[str] | None = None) -> int:
             figures[f"predict_{key}_under_2_anchors_ms"] = {
                 "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "n": len(latencies),
                 "explanations": explained}
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()  # before the clean-up, which may fail too
+        raise
     finally:
         if running is not None and demo.api is not None:  # not ours to stop: remove what the run created
             from kubernetes import client as k8s
 
             from explainops_devtools.demo import NAMESPACE, OPERATOR_NAMESPACE
 
-            # The namespace first, while the operator still runs to release its finalizers.
-            core = k8s.CoreV1Api(demo.api)
+            # The models first, while the operator still runs (and may, in the namespace) to release their
+            # finalizers; then the namespace, then the chart.
+            custom, core = k8s.CustomObjectsApi(demo.api), k8s.CoreV1Api(demo.api)
+            custom.delete_collection_namespaced_custom_object("explainops.dev", "v1alpha1", NAMESPACE,
+                                                              "explainablemodels")
+            wait("the models deleted", lambda: not custom.list_namespaced_custom_object(
+                "explainops.dev", "v1alpha1", NAMESPACE, "explainablemodels")["items"], 300)
             core.delete_namespace(NAMESPACE)
             wait(f"namespace {NAMESPACE} deleted",
                  lambda: NAMESPACE not in {n.metadata.name for n in core.list_namespace().items}, 300)

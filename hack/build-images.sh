@@ -9,9 +9,23 @@
 #   these archives into containerd when it starts.
 # - The Debian base (`debian:13.8-slim` in the Dockerfiles) cannot be pulled here; it is made locally from
 #   Debian's packages with mmdebstrap (minbase, the same set as the slim image) and tagged with that name.
+# - `--flavour alibi` builds only the server's optional Alibi flavour (alibi 0.9.6, BSL 1.1; Python 3.11,
+#   so on Debian 12 "bookworm"), tagged <repo>/explainops-server:<tag>-alibi, into flavours/ under the
+#   archive directory: the local node imports every archive at the top level, and never needs this one.
 # Prints the archive directory on the last line of stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+usage() { echo "usage: $0 [--flavour alibi] [--print-archive] [DIR:NAME ...]" >&2; exit 2; }
+flavour="" print_archive="" pairs=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --flavour) [ $# -ge 2 ] && [ "$2" = alibi ] || usage; flavour=$2; shift 2 ;;
+    --print-archive) print_archive=1; shift ;;  # the server archive this tree builds into; builds nothing
+    *:*) pairs+=("$1"); shift ;;
+    *) usage ;;
+  esac
+done
 
 IMAGE_REPO="${IMAGE_REPO:-ghcr.io/explainops}"
 IMAGE_TAG="${IMAGE_TAG:-0.1.0}"
@@ -22,12 +36,39 @@ log() { echo "[images $(date +%H:%M:%S)] $*" >&2; }
 debian_image="${DEBIAN_IMAGE:-$(sed -n 's/^ARG DEBIAN_IMAGE=//p' explainer-server/Dockerfile)}"
 # Arguments, if any, replace the default list: DIR:NAME builds DIR/Dockerfile as $IMAGE_REPO/NAME.
 components=(explainer-server:explainops-server operator:explainops-operator)
-[ $# -eq 0 ] || components=("$@")
+[ ${#pairs[@]} -eq 0 ] || components=("${pairs[@]}")
+flavour_args=()
+if [ "$flavour" = alibi ]; then
+  debian_image="${DEBIAN_IMAGE:-debian:12.12-slim}"  # bookworm's Python 3.11, what requirements-alibi.lock is for
+  components=(explainer-server:explainops-server-alibi)
+  flavour_args=(--build-arg EXPLAINER_FLAVOUR=alibi)
+  IMAGE_TAG="$IMAGE_TAG-alibi"
+  OUT="$OUT/flavours"
+fi
+
+# Hash of a build context: the Dockerfile and every file it may copy (see .dockerignore).
+context_hash() {
+  local dir=$1
+  local paths=() path
+  for path in "$dir/pyproject.toml" "$dir/src" "$dir/Dockerfile" "$dir"/*.py; do
+    [ -e "$path" ] && paths+=("$path")
+  done
+  { find requirements*.lock "${paths[@]}" .dockerignore -type f \
+      ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*.egg-info*' | LC_ALL=C sort | xargs sha256sum
+    echo "$debian_image${flavour:+ $flavour}"; } | sha256sum | cut -c1-16
+}
+
+if [ -n "$print_archive" ]; then
+  name=${components[0]#*:}
+  echo "$OUT/$name-$(context_hash explainer-server).tar"
+  exit 0
+fi
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   for pair in "${components[@]}"; do
     dir=${pair%%:*} name=${pair#*:}
-    docker build -f "$dir/Dockerfile" -t "$IMAGE_REPO/$name:$IMAGE_TAG" .
+    docker build "${flavour_args[@]}" --build-arg "DEBIAN_IMAGE=$debian_image" -f "$dir/Dockerfile" \
+      -t "$IMAGE_REPO/${flavour:+explainops-server}${flavour:-$name}:$IMAGE_TAG" .
   done
   echo "docker"
   exit 0
@@ -35,17 +76,17 @@ fi
 
 hack/ensure-packages.sh buildah=buildah mmdebstrap=mmdebstrap gcc=gcc /usr/sbin/runc=runc
 mkdir -p "$OUT"
-exec 9>"$OUT/.build.lock"
+exec 9>"${OUT%/flavours}/.build.lock"  # one lock for every build: buildah's store is shared
 flock 9
 
 # buildah runs RUN steps in a chroot with the host's network: its default runtime (crun) cannot
 # handle this host's hybrid cgroups, and its default network backend leaves iptables chains behind.
-bud=(buildah bud --layers --isolation chroot --network host --build-arg "DEBIAN_IMAGE=$debian_image")
+bud=(buildah bud --layers --isolation chroot --network host --build-arg "DEBIAN_IMAGE=$debian_image" "${flavour_args[@]}")
 
 # pip inside a build must trust the same CA bundle the host trusts. Mounted for the build only,
 # never committed into an image.
 build_mounts() {
-  local ca=/etc/ssl/certs/ca-certificates.crt conf="$OUT/pip-build.conf"
+  local ca=/etc/ssl/certs/ca-certificates.crt conf="${OUT%/flavours}/pip-build.conf"
   [ -f "$ca" ] || return 0
   printf '[global]\ncert = /etc/explainops-build-ca.crt\n' > "$conf"
   echo "-v" "$ca:/etc/explainops-build-ca.crt:ro" "-v" "$conf:/etc/pip.conf:ro"
@@ -67,18 +108,6 @@ if ! buildah inspect --type image "$debian_image" >/dev/null 2>&1; then
   rm -rf "$tmp"
 fi
 
-# Hash of a build context: the Dockerfile and every file it may copy (see .dockerignore).
-context_hash() {
-  local dir=$1
-  local paths=() path
-  for path in "$dir/pyproject.toml" "$dir/src" "$dir/Dockerfile" "$dir"/*.py; do
-    [ -e "$path" ] && paths+=("$path")
-  done
-  { find requirements*.lock "${paths[@]}" .dockerignore -type f \
-      ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*.egg-info*' | LC_ALL=C sort | xargs sha256sum
-    echo "$debian_image"; } | sha256sum | cut -c1-16
-}
-
 save() {  # image archive-name
   buildah push --quiet "$1" "docker-archive:$OUT/$2.tar.tmp:$1" >/dev/null
   mv "$OUT/$2.tar.tmp" "$OUT/$2.tar"
@@ -92,15 +121,17 @@ for pair in "${components[@]}"; do
     log "$name: unchanged ($hash)"
     continue
   fi
-  log "building $IMAGE_REPO/$name:$IMAGE_TAG from $dir/Dockerfile"
+  image="$IMAGE_REPO/${flavour:+explainops-server}${flavour:-$name}:$IMAGE_TAG"  # the flavour: the server's name, tag -alibi
+  log "building $image from $dir/Dockerfile"
   t0=$(date +%s)
-  "${bud[@]}" "${mounts[@]}" --quiet -f "$dir/Dockerfile" -t "$IMAGE_REPO/$name:$IMAGE_TAG" . >/dev/null
+  "${bud[@]}" "${mounts[@]}" --quiet -f "$dir/Dockerfile" -t "$image" . >/dev/null
   rm -f "$OUT/$name"-*.tar
-  save "$IMAGE_REPO/$name:$IMAGE_TAG" "$name-$hash"
+  save "$image" "$name-$hash"
   log "built $name in $(( $(date +%s) - t0 )) s: $(du -h "$OUT/$name-$hash.tar" | cut -f1)"
 done
 
 # --- the pod sandbox image: a static pause binary, nothing else --------------------------------------
+if [ -n "$flavour" ]; then echo "$OUT"; exit 0; fi
 pause_hash=$(sha256sum hack/pause/pause.c | cut -c1-16)
 if [ ! -f "$OUT/pause-$pause_hash.tar" ]; then
   log "building $PAUSE_IMAGE"

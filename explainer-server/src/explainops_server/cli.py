@@ -154,8 +154,6 @@ def explainer_config_name(value: str) -> str:
 
 
 def serve(settings: ServerSettings) -> int:
-    # kserve parses sys.argv when first imported; keep our flags away from its parser.
-    sys.argv = sys.argv[:1]
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -187,7 +185,6 @@ def serve(settings: ServerSettings) -> int:
 
 
 def openapi(auth_scope: str) -> int:
-    sys.argv = sys.argv[:1]  # kserve parses sys.argv when first imported
     from explainops_server.rest.app import create_app
     from explainops_server.service.dataplane import DataPlane
 

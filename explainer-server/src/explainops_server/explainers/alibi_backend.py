@@ -19,6 +19,8 @@ def _alibi_explainers():
     try:
         from alibi import explainers
     except ModuleNotFoundError as exc:
+        if exc.name != "alibi":  # alibi is there but broken: say what is missing, not "not installed"
+            raise
         raise ConfigurationError(
             "explainer backend 'alibi' needs the alibi flavour (requirements-alibi.lock); alibi is not installed"
         ) from exc

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # Types a skops artifact may instantiate beyond those skops itself trusts (builtins, numpy and
 # scipy primitives, and scikit-learn's own estimators and transformers). Everything else is refused at
 # load time, before any object is built. These are the loss and link objects of the gradient-boosting
-# estimators and the binning of HistGradientBoosting: data holders with no code paths of their own.
+# estimators, the binning of HistGradientBoosting and the trees: data holders with no code paths of their own.
 # An artifact may extend the list only through its `trusted_types` (written by `package --trust-type`),
 # which the loader logs and `validate` prints.
 TRUSTED_SKOPS_TYPES: frozenset[str] = frozenset(
@@ -41,6 +41,8 @@ TRUSTED_SKOPS_TYPES: frozenset[str] = frozenset(
         "sklearn._loss.loss.HalfSquaredError",
         "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        # The fitted arrays of every decision tree; skops >= 0.14 no longer trusts it by itself.
+        "sklearn.tree._tree.Tree",
     }
 )
 

@@ -1,4 +1,4 @@
-"""The served model: a kserve `Model` wrapping a scikit-learn classifier loaded from an artifact."""
+"""The served model: a scikit-learn classifier loaded from an artifact, with its name and readiness."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kserve import Model
 
 from explainops_server.errors import InvalidInput
 from explainops_server.models import storage
@@ -21,7 +20,7 @@ from explainops_server.models.features import FeatureSchema
 FLAT_FOREST_MAX_ROWS = 1000
 
 
-class TabularModel(Model):
+class TabularModel:
     """In-process classifier or regressor. `predict_outputs` is what predict and every explainer call.
 
     Rows are in the numeric form of `features.FeatureSchema` (categorical columns as codes);
@@ -37,7 +36,8 @@ class TabularModel(Model):
         trust_pickle: bool = False,
         download_dir: Path | None = None,
     ):
-        super().__init__(name)
+        self.name = name
+        self.ready = False
         self.uri = uri
         # where an s3:// version is downloaded to before loading
         self.download_dir = download_dir or Path(tempfile.gettempdir()) / "explainops-models"
