@@ -172,6 +172,20 @@ def _load_joblib(path: Path, trust_pickle: bool) -> Any:
         raise ArtifactError(f"{path} could not be unpickled: {exc}") from None
 
 
+def import_loader(uri: str, model_format: str | None = None) -> None:
+    """Imports the loader of the artifact at `uri` now, before the caller imports anything else.
+
+    skops.io, when imported, looks each scipy ufunc up in every module loaded so far: a cold start
+    loads the model a few tenths of a second sooner when that happens before the web stack is
+    imported (bench/bench_cold_start.py --ref). A bad URI or metadata is `load_artifact`'s to report."""
+    try:
+        fmt = model_format or read_metadata(uri_to_path(uri)).format
+    except (ArtifactError, ValueError, TypeError, KeyError):
+        return
+    if fmt == "skops":
+        import skops.io  # noqa: F401
+
+
 def load_artifact(uri: str, *, model_format: str | None = None, trust_pickle: bool = False) -> LoadedArtifact:
     """Load and validate a version directory. Raises `ArtifactError` with a one-line reason."""
     version_dir = uri_to_path(uri)
