@@ -58,6 +58,11 @@ context_hash() {
     echo "$debian_image${flavour:+ $flavour}"; } | sha256sum | cut -c1-16
 }
 
+# The image a component is tagged as; a flavour keeps the server's name (its tag says the flavour).
+image_of() {
+  if [ -n "$flavour" ]; then echo "$IMAGE_REPO/explainops-server:$IMAGE_TAG"; else echo "$IMAGE_REPO/$1:$IMAGE_TAG"; fi
+}
+
 if [ -n "$print_archive" ]; then
   name=${components[0]#*:}
   echo "$OUT/$name-$(context_hash explainer-server).tar"
@@ -68,7 +73,7 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   for pair in "${components[@]}"; do
     dir=${pair%%:*} name=${pair#*:}
     docker build "${flavour_args[@]}" --build-arg "DEBIAN_IMAGE=$debian_image" -f "$dir/Dockerfile" \
-      -t "$IMAGE_REPO/${flavour:+explainops-server}${flavour:-$name}:$IMAGE_TAG" .
+      -t "$(image_of "$name")" .
   done
   echo "docker"
   exit 0
@@ -121,7 +126,7 @@ for pair in "${components[@]}"; do
     log "$name: unchanged ($hash)"
     continue
   fi
-  image="$IMAGE_REPO/${flavour:+explainops-server}${flavour:-$name}:$IMAGE_TAG"  # the flavour: the server's name, tag -alibi
+  image=$(image_of "$name")
   log "building $image from $dir/Dockerfile"
   t0=$(date +%s)
   "${bud[@]}" "${mounts[@]}" --quiet -f "$dir/Dockerfile" -t "$image" . >/dev/null

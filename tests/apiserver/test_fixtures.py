@@ -15,6 +15,11 @@ from explainops_devtools.cluster.errors import ForeignClusterError
 def test_the_cluster_is_a_modern_kubernetes_with_every_part_running(control_plane, kube_api):
     from kubernetes.client import ApiextensionsV1Api
 
+    from explainops_devtools.cluster.cluster import Cluster
+
+    if not isinstance(control_plane, Cluster):
+        pytest.skip("lists the processes of the node this session started; KUBECONFIG names another cluster")
+
     version = VersionApi(kube_api).get_code()
     assert (int(version.major), int(version.minor.rstrip("+"))) >= (1, 31)
     assert set(control_plane.processes) == {
@@ -50,6 +55,6 @@ def test_guard_refuses_a_client_for_any_other_server(control_plane):
     foreign = Configuration(host="https://127.0.0.1:1")
     with (
         ApiClient(foreign) as client,
-        pytest.raises(ForeignClusterError, match="not at the local cluster"),
+        pytest.raises(ForeignClusterError, match="not at (the local cluster|https://)"),
     ):
         control_plane.verify(client)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from explainops_devtools.image_rootfs import ImageRun, listing, unpack
+from explainops_devtools.image_rootfs import ImageRun, listing, repo_tags, unpack
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "image-check"
@@ -52,7 +52,11 @@ def image(request, tmp_path_factory) -> Iterator[tuple[str, ImageRun]]:
 
 @pytest.mark.parametrize("flavour", sorted(FLAVOURS))
 def test_image_holds_neither_kserve_nor_test_suites(flavour):
-    names = listing(archive_of(flavour))
+    archive = archive_of(flavour)
+    (tag,) = repo_tags(archive)  # the flavour is the server image under a tag of its own
+    assert tag.rsplit("/", 1)[-1].startswith("explainops-server:"), tag
+    assert tag.endswith("-alibi") == (flavour == "alibi"), tag
+    names = listing(archive)
     packages = {Path(n).parts[5] for n in names if n.startswith("opt/venv/lib/") and len(Path(n).parts) > 5}
     assert "numpy" in packages and "explainops_server" in packages
     unwanted = packages & {"kserve", "kubernetes", "grpc", "pip"}

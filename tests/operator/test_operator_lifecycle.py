@@ -223,4 +223,4 @@ def test_a_model_the_server_cannot_load_is_not_ready_with_the_servers_own_reason
             raise AssertionError(f"{exc}; Ready {condition(cluster.get_xm('bc'), 'Ready')}; "
                                  f"KServe status {isvc.get('status')}") from None
         assert ready["status"] == "False"
-        assert "cannot start" in ready["message"] and "/v9" in ready["message"], ready["message"]
+        assert "exit code" in ready["message"] and "/v9" in ready["message"], ready["message"]

@@ -47,6 +47,13 @@ def unpack(archive: Path, rootfs: Path) -> dict:
     return config["config"]
 
 
+def repo_tags(archive: Path) -> list[str]:
+    """The names the docker-archive's image is tagged with."""
+    with tarfile.open(archive) as outer:
+        (manifest,) = json.load(outer.extractfile("manifest.json"))
+    return list(manifest.get("RepoTags") or [])
+
+
 def listing(archive: Path) -> list[str]:
     names: list[str] = []
     with tarfile.open(archive) as outer:

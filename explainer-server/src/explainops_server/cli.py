@@ -157,6 +157,9 @@ def serve(settings: ServerSettings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from explainops_server.models.artifact import import_loader
+
+    import_loader(settings.model_uri, settings.model_format)  # first: see import_loader
     import uvicorn
 
     from explainops_server.rest.app import create_app

@@ -301,6 +301,20 @@ def load_estimator(path: Path, fmt: str, *, trust_pickle: bool = False, extra_tr
     raise ArtifactError(f"unknown model format {fmt!r} (skops | joblib)")
 
 
+def import_loader(uri: str, model_format: str | None = None) -> None:
+    """Imports the loader of the artifact at `uri` now, before the caller imports anything else.
+
+    skops.io, when imported, looks each scipy ufunc up in every module loaded so far: a cold start
+    loads the model a few tenths of a second sooner when that happens before the web stack is
+    imported (bench/bench_cold_start.py --ref). A bad URI or metadata is `load_artifact`'s to report."""
+    try:
+        fmt = model_format or read_metadata(uri_to_path(uri)).format
+    except (ArtifactError, ValueError, TypeError, KeyError):
+        return
+    if fmt == "skops":
+        import skops.io  # noqa: F401
+
+
 def load_artifact(uri: str, *, model_format: str | None = None, trust_pickle: bool = False) -> LoadedArtifact:
     """Load a version directory and check the estimator against its metadata.
 
