@@ -55,6 +55,6 @@ def test_guard_refuses_a_client_for_any_other_server(control_plane):
     foreign = Configuration(host="https://127.0.0.1:1")
     with (
         ApiClient(foreign) as client,
-        pytest.raises(ForeignClusterError, match="not at (the local cluster|https://)"),
+        pytest.raises(ForeignClusterError, match=r"not at (the local cluster|https://)"),
     ):
         control_plane.verify(client)
