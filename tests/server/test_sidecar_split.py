@@ -89,3 +89,16 @@ def test_explainer_url_goes_with_the_predictor_role_only(tmp_path, small_model, 
 
     with pytest.raises(ValidationError, match=message):
         make_settings(small_model, tmp_path, **overrides)
+
+
+def test_the_predictor_publishes_no_pool_counters_it_does_not_keep(split, small_model):
+    """The sidecar's pool does the timing out and refusing: the predictor in front must not publish false
+    zeros for it (its explainops_explain_refusals count what the sidecar answered)."""
+    front, _ = split
+    with httpx.Client(timeout=60) as http:
+        http.post(f"{front.url}/v1/models/{MODEL}:explain", json={"instances": small_model.holdout[:1].tolist()})
+        front_metrics = http.get(f"{front.url}/metrics").text
+    for name in ("explainops_explain_timeouts_total", "explainops_explain_rejections_total",
+                 "explainops_explain_cancelled_tasks_total"):
+        assert name not in front_metrics
+    assert f'explainops_explain_cache_misses_total{{model="{MODEL}"}} 1.0' in front_metrics

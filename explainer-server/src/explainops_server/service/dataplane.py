@@ -122,7 +122,7 @@ class DataPlane:
         s = self.settings
         check_startup(self.model, s.explainer)  # every fatal problem, one per line
         if s.explainer_url is not None:  # role predictor: the sidecar computes explanations
-            self.sidecar = ExplainerClient(s.explainer_url, self.model.name, self.explainer_type, s.explain_timeout)
+            self.sidecar = ExplainerClient(s.explainer_url, self.model.name, s.explain_timeout)
         else:
             self.explainer = build_explainer(
                 s.explainer, CancellableModel(self.model), self.model.loaded.background, s.explainer_params,

@@ -11,7 +11,6 @@ import httpx
 import numpy as np
 
 from explainops_server.errors import ExplainerUnavailable, ExplainOpsError, error_class
-from explainops_server.explainers.base import Explainer
 
 # The sidecar enforces the explanation deadline itself and answers first; this margin only covers a
 # sidecar that hangs.
@@ -23,10 +22,9 @@ class ExplainerClient:
     """Calls the sidecar's V1 `:explain`, ALE and readiness routes; its errors are raised again as the
     same error of the one hierarchy, so a client sees the sidecar's 4xx/503 unchanged."""
 
-    def __init__(self, base_url: str, model_name: str, explainer: type[Explainer], timeout: float) -> None:
+    def __init__(self, base_url: str, model_name: str, timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.model_name = model_name
-        self.explainer = explainer
         self._timeout = timeout + DEADLINE_MARGIN_SECONDS
         self._client: httpx.AsyncClient | None = None
 

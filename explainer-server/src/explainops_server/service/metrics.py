@@ -134,8 +134,9 @@ class StoreCollector(Collector):
             yield GaugeMetricFamily("explainops_store_bytes", "Bytes the feedback store occupies", value=float(size))
 
 
-# (metric name without _total, help, how to read the counter from the data plane)
-LOSS_COUNTERS: tuple[tuple[str, str, Callable[[DataPlane], int]], ...] = (
+# (metric name without _total, help, how to read the counter from the data plane; None: not kept here,
+# e.g. the pool's counters in a predictor whose explanations the sidecar computes)
+LOSS_COUNTERS: tuple[tuple[str, str, Callable[[DataPlane], int | None]], ...] = (
     (
         "explainops_prediction_records_refused",
         "Predictions refused with 503 because the record buffer was full (push back; nothing dropped)",
@@ -154,17 +155,17 @@ LOSS_COUNTERS: tuple[tuple[str, str, Callable[[DataPlane], int]], ...] = (
     (
         "explainops_explain_timeouts",
         "Explanation requests that ran past their deadline (503 explanation_timeout)",
-        lambda dp: dp.pool.timeouts if dp.pool else 0,
+        lambda dp: dp.pool.timeouts if dp.pool else None,
     ),
     (
         "explainops_explain_rejections",
         "Explanation requests answered 503 because every worker and queue slot was busy",
-        lambda dp: dp.pool.rejected if dp.pool else 0,
+        lambda dp: dp.pool.rejected if dp.pool else None,
     ),
     (
         "explainops_explain_cancelled_tasks",
         "Explanation rows stopped or never started because their request timed out or went away",
-        lambda dp: dp.pool.cancelled_tasks if dp.pool else 0,
+        lambda dp: dp.pool.cancelled_tasks if dp.pool else None,
     ),
     ("explainops_explain_cache_hits", "Explanation cache hits", lambda dp: dp.cache.hits),
     ("explainops_explain_cache_misses", "Explanation cache misses", lambda dp: dp.cache.misses),
@@ -189,8 +190,11 @@ class LossCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         for name, doc, read in LOSS_COUNTERS:
+            value = read(self._dataplane)
+            if value is None:  # a false zero would hide the sidecar's figures
+                continue
             family = CounterMetricFamily(name, doc, labels=["model"])
-            family.add_metric([self._dataplane.model.name], float(read(self._dataplane)))
+            family.add_metric([self._dataplane.model.name], float(value))
             yield family
         pending = GaugeMetricFamily(
             "explainops_prediction_records_pending", "Prediction records waiting to be written", labels=["model"]
